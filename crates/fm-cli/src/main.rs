@@ -1,0 +1,2 @@
+//! The `fm` command.
+fn main() {}

@@ -1,0 +1,476 @@
+//! The one solve entry point: [`solve`] with a [`SolverConfig`] of orthogonal parts.
+
+use crate::control::{Adaptive, StepControl};
+use crate::field::VectorField;
+use crate::method::Method;
+use crate::save::SaveAt;
+use crate::state::OdeState;
+use crate::tableau::Tableau;
+
+/// How to solve: the method, the step control and what to save, each swappable on its own.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SolverConfig {
+    /// The Runge-Kutta method.
+    pub method: Method,
+    /// How steps are chosen.
+    pub control: StepControl,
+    /// Which intermediate states to return.
+    pub save: SaveAt,
+}
+
+impl SolverConfig {
+    /// `method` with `steps` equal steps.
+    pub fn fixed(method: Method, steps: usize) -> Self {
+        Self {
+            method,
+            control: StepControl::FixedSteps(steps),
+            save: SaveAt::Final,
+        }
+    }
+
+    /// Adaptive Dormand-Prince 5(4) with tolerances `rtol`, `atol`.
+    pub fn dopri5(rtol: f64, atol: f64) -> Self {
+        Self {
+            method: Method::Dopri5,
+            control: StepControl::Adaptive(Adaptive::new(rtol, atol)),
+            save: SaveAt::Final,
+        }
+    }
+
+    /// The same solver, saving `save`.
+    pub fn saving(mut self, save: SaveAt) -> Self {
+        self.save = save;
+        self
+    }
+}
+
+/// What a solve cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Number of function (vector field) evaluations.
+    pub nfe: usize,
+    /// Accepted steps (every step of a fixed-step solve).
+    pub accepted: usize,
+    /// Rejected steps (adaptive only).
+    pub rejected: usize,
+}
+
+/// The result of a successful solve.
+#[derive(Debug, Clone)]
+pub struct Solution<S> {
+    /// The state at `t1`.
+    pub y: S,
+    /// The times of the saved states.
+    pub ts: Vec<f64>,
+    /// The saved states (see [`SaveAt`]).
+    pub ys: Vec<S>,
+    /// Evaluations and steps.
+    pub stats: Stats,
+}
+
+/// Why a solve stopped before `t1`. Each variant carries the statistics up to that point.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SolveError {
+    /// The adaptive solver used up its step budget.
+    #[error("reached the limit of {max_steps} steps at t = {t} ({stats:?})")]
+    MaxStepsReached {
+        /// The limit.
+        max_steps: usize,
+        /// How far the solve got.
+        t: f64,
+        /// The cost so far.
+        stats: Stats,
+    },
+    /// The adaptive step size fell below what floating point can resolve at `t` (a stiff or
+    /// singular field, or non-finite values).
+    #[error("step size {h:e} too small at t = {t} ({stats:?})")]
+    StepSizeTooSmall {
+        /// Where the solve stalled.
+        t: f64,
+        /// The step size it needed.
+        h: f64,
+        /// The cost so far.
+        stats: Stats,
+    },
+    /// A fixed-step solve produced NaN or infinite values.
+    #[error("the state became non-finite by t = {t} ({stats:?})")]
+    NonFinite {
+        /// The end of the solve.
+        t: f64,
+        /// The cost.
+        stats: Stats,
+    },
+    /// Adaptive stepping asked of a method without an error estimate.
+    #[error("{0} has no error estimate: use fixed steps or dopri5")]
+    NoErrorEstimate(Method),
+    /// The times or settings given cannot describe a solve.
+    #[error("invalid solve settings: {0}")]
+    Invalid(String),
+}
+
+/// Counts evaluations of the field.
+struct Counted<'a, F: ?Sized> {
+    field: &'a F,
+    nfe: usize,
+}
+
+impl<F: ?Sized> Counted<'_, F> {
+    fn eval<S>(&mut self, t: f64, y: &S) -> S
+    where
+        F: VectorField<S>,
+    {
+        self.nfe += 1;
+        self.field.eval(t, y)
+    }
+}
+
+/// Saves states as the solve passes the requested times.
+struct Saver<S> {
+    every_step: bool,
+    times: Vec<f64>,
+    next: usize,
+    ts: Vec<f64>,
+    ys: Vec<S>,
+}
+
+impl<S: Clone> Saver<S> {
+    fn new(save: &SaveAt, t0: f64, t1: f64) -> Result<Self, SolveError> {
+        let dir = (t1 - t0).signum();
+        let times = match save {
+            SaveAt::Times(ts) => {
+                if let Some(bad) = ts
+                    .iter()
+                    .find(|&&t| !(t.is_finite() && (t - t0) * dir >= 0.0 && (t1 - t) * dir >= 0.0))
+                {
+                    return Err(SolveError::Invalid(format!(
+                        "save time {bad} is outside [{t0}, {t1}]"
+                    )));
+                }
+                let mut ts = ts.clone();
+                ts.sort_by(|a, b| ((a - b) * dir).total_cmp(&0.0));
+                ts.dedup();
+                ts
+            }
+            SaveAt::Final | SaveAt::Steps => Vec::new(),
+        };
+        Ok(Self {
+            every_step: matches!(save, SaveAt::Steps),
+            times,
+            next: 0,
+            ts: Vec::new(),
+            ys: Vec::new(),
+        })
+    }
+
+    /// The next save time strictly ahead of `t`, if any.
+    fn next_stop(&self) -> Option<f64> {
+        self.times.get(self.next).copied()
+    }
+
+    /// Records `y` at `t` if it is a requested time (or every step is saved).
+    fn visit(&mut self, t: f64, y: &S) {
+        let mut hit = self.every_step;
+        while self.next_stop().is_some_and(|s| same_time(s, t)) {
+            self.next += 1;
+            hit = true;
+        }
+        if hit {
+            self.ts.push(t);
+            self.ys.push(y.clone());
+        }
+    }
+}
+
+/// One Runge-Kutta step from `(t, y)` with first stage `k1 = f(t, y)`.
+struct Step<S> {
+    y1: S,
+    /// `h sum_i (b_i - b*_i) k_i`, when the method has an embedded solution.
+    error: Option<S>,
+    /// `f(t + h, y1)`, when the method computed it anyway (first same as last).
+    f1: Option<S>,
+}
+
+fn rk_step<S: OdeState, F: VectorField<S> + ?Sized>(
+    tab: &Tableau,
+    f: &mut Counted<'_, F>,
+    t: f64,
+    y: &S,
+    k1: S,
+    h: f64,
+) -> Step<S> {
+    let mut ks = vec![k1];
+    let mut last_stage = None;
+    for (i, (&c, a)) in tab.c.iter().zip(tab.a).enumerate().skip(1) {
+        let terms: Vec<(f64, &S)> = std::iter::once((1.0, y))
+            .chain(a.iter().zip(&ks).map(|(&a, k)| (a * h, k)))
+            .collect();
+        let yi = S::linear_combination(&terms);
+        ks.push(f.eval(t + c * h, &yi));
+        if tab.fsal && i == tab.c.len() - 1 {
+            last_stage = Some(yi);
+        }
+    }
+    // With first-same-as-last the final stage was evaluated at the solution itself.
+    let y1 = last_stage.unwrap_or_else(|| {
+        let terms: Vec<(f64, &S)> = std::iter::once((1.0, y))
+            .chain(tab.b.iter().zip(&ks).map(|(&b, k)| (b * h, k)))
+            .collect();
+        S::linear_combination(&terms)
+    });
+    let error = tab.b_embedded.map(|b_hat| {
+        let terms: Vec<(f64, &S)> = tab
+            .b
+            .iter()
+            .zip(b_hat)
+            .zip(&ks)
+            .map(|((b, b_hat), k)| ((b - b_hat) * h, k))
+            .collect();
+        S::linear_combination(&terms)
+    });
+    let f1 = if tab.fsal { ks.pop() } else { None };
+    Step { y1, error, f1 }
+}
+
+/// Integrates `dy/dt = field(t, y)` from `(t0, y0)` to `t1` (which may be below `t0`).
+///
+/// Returns the final state, the states `config.save` asks for, and the statistics; a solve that
+/// cannot finish returns a [`SolveError`] instead of panicking.
+pub fn solve<S: OdeState, F: VectorField<S> + ?Sized>(
+    field: &F,
+    y0: S,
+    t0: f64,
+    t1: f64,
+    config: &SolverConfig,
+) -> Result<Solution<S>, SolveError> {
+    if !(t0.is_finite() && t1.is_finite()) || t0 == t1 {
+        return Err(SolveError::Invalid(format!(
+            "the time span [{t0}, {t1}] must be finite and non-empty"
+        )));
+    }
+    let mut saver = Saver::new(&config.save, t0, t1)?;
+    let mut f = Counted { field, nfe: 0 };
+    saver.visit(t0, &y0);
+    let (y, stats) = match &config.control {
+        StepControl::Adaptive(ctrl) => {
+            solve_adaptive(&mut f, y0, t0, t1, config.method, ctrl, &mut saver)?
+        }
+        control => {
+            let grid = fixed_grid(control, t0, t1, &saver.times)?;
+            solve_fixed(&mut f, y0, &grid, config.method, &mut saver)?
+        }
+    };
+    Ok(Solution {
+        y,
+        ts: saver.ts,
+        ys: saver.ys,
+        stats,
+    })
+}
+
+/// The step boundaries of a fixed-step solve, with the save times merged in.
+fn fixed_grid(
+    control: &StepControl,
+    t0: f64,
+    t1: f64,
+    save_times: &[f64],
+) -> Result<Vec<f64>, SolveError> {
+    let span = t1 - t0;
+    let dir = span.signum();
+    let mut grid = match control {
+        StepControl::FixedSteps(0) => {
+            return Err(SolveError::Invalid(
+                "the number of steps must be at least 1".into(),
+            ));
+        }
+        StepControl::FixedSteps(n) => (0..=*n)
+            .map(|i| {
+                if i == *n {
+                    t1
+                } else {
+                    t0 + span * i as f64 / *n as f64
+                }
+            })
+            .collect(),
+        StepControl::FixedSize(h) if !(h.is_finite() && *h > 0.0) => {
+            return Err(SolveError::Invalid(format!(
+                "step size {h} must be positive"
+            )));
+        }
+        StepControl::FixedSize(h) => {
+            let n = ((span.abs() / h) - 1e-9).ceil().max(1.0) as usize;
+            (0..=n)
+                .map(|i| if i == n { t1 } else { t0 + dir * h * i as f64 })
+                .collect()
+        }
+        StepControl::Grid(ts) => {
+            let monotone = ts.windows(2).all(|w| (w[1] - w[0]) * dir > 0.0);
+            if ts.first() != Some(&t0) || ts.last() != Some(&t1) || !monotone {
+                return Err(SolveError::Invalid(format!(
+                    "a time grid must run strictly monotonically from {t0} to {t1}"
+                )));
+            }
+            ts.clone()
+        }
+        StepControl::Adaptive(_) => unreachable!("adaptive control has no fixed grid"),
+    };
+    grid.extend_from_slice(save_times);
+    grid.sort_by(|a, b| ((a - b) * dir).total_cmp(&0.0));
+    grid.dedup_by(|later, earlier| same_time(*later, *earlier));
+    Ok(grid)
+}
+
+/// Whether two times are equal up to rounding (a grid point computed as `t0 + i h` and a save
+/// time given as a literal).
+fn same_time(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-12 * a.abs().max(b.abs()).max(1.0)
+}
+
+fn solve_fixed<S: OdeState, F: VectorField<S> + ?Sized>(
+    f: &mut Counted<'_, F>,
+    mut y: S,
+    grid: &[f64],
+    method: Method,
+    saver: &mut Saver<S>,
+) -> Result<(S, Stats), SolveError> {
+    let tab = method.tableau();
+    let mut carried = None;
+    for w in grid.windows(2) {
+        let k1 = carried.take().unwrap_or_else(|| f.eval(w[0], &y));
+        let step = rk_step(tab, f, w[0], &y, k1, w[1] - w[0]);
+        y = step.y1;
+        carried = step.f1;
+        saver.visit(w[1], &y);
+    }
+    let stats = Stats {
+        nfe: f.nfe,
+        accepted: grid.len() - 1,
+        rejected: 0,
+    };
+    if !y.is_finite() {
+        return Err(SolveError::NonFinite {
+            t: grid[grid.len() - 1],
+            stats,
+        });
+    }
+    Ok((y, stats))
+}
+
+fn solve_adaptive<S: OdeState, F: VectorField<S> + ?Sized>(
+    f: &mut Counted<'_, F>,
+    mut y: S,
+    t0: f64,
+    t1: f64,
+    method: Method,
+    ctrl: &Adaptive,
+    saver: &mut Saver<S>,
+) -> Result<(S, Stats), SolveError> {
+    if !method.has_error_estimate() {
+        return Err(SolveError::NoErrorEstimate(method));
+    }
+    if !(ctrl.rtol >= 0.0 && ctrl.atol >= 0.0 && ctrl.rtol + ctrl.atol > 0.0) {
+        return Err(SolveError::Invalid(format!(
+            "tolerances rtol = {}, atol = {} must be non-negative and not both zero",
+            ctrl.rtol, ctrl.atol
+        )));
+    }
+    let tab = method.tableau();
+    let dir = (t1 - t0).signum();
+    let exponent = 1.0 / method.order() as f64;
+    let mut k1 = f.eval(t0, &y);
+    let mut h = match ctrl.first_step {
+        Some(h) => h.abs(),
+        None => initial_step(f, t0, &y, &k1, dir, exponent, ctrl),
+    }
+    .min((t1 - t0).abs());
+    let (mut t, mut accepted, mut rejected) = (t0, 0, 0);
+    let stats = |nfe, accepted, rejected| Stats {
+        nfe,
+        accepted,
+        rejected,
+    };
+    while t != t1 {
+        if accepted + rejected >= ctrl.max_steps {
+            return Err(SolveError::MaxStepsReached {
+                max_steps: ctrl.max_steps,
+                t,
+                stats: stats(f.nfe, accepted, rejected),
+            });
+        }
+        let stop = saver.next_stop().unwrap_or(t1);
+        let remaining = (stop - t).abs();
+        let lands = h >= remaining;
+        let h_try = if lands { remaining } else { h };
+        if (!lands && t + dir * h_try == t) || h_try.is_nan() || h_try <= 0.0 {
+            return Err(SolveError::StepSizeTooSmall {
+                t,
+                h: h_try,
+                stats: stats(f.nfe, accepted, rejected),
+            });
+        }
+        let step = rk_step(tab, f, t, &y, k1.clone(), dir * h_try);
+        let error = step
+            .error
+            .expect("adaptive methods carry an error estimate");
+        let norm = error.scaled_rms(&y, &step.y1, ctrl.rtol, ctrl.atol);
+        if norm <= 1.0 {
+            t = if lands { stop } else { t + dir * h_try };
+            y = step.y1;
+            k1 = match step.f1 {
+                Some(k) => k,
+                None => f.eval(t, &y),
+            };
+            accepted += 1;
+            saver.visit(t, &y);
+            // A step shortened to land on a save time should not shrink the next one.
+            let proposal = h_try * step_factor(norm, exponent, ctrl).max(1.0);
+            h = if lands { proposal.max(h) } else { proposal };
+        } else {
+            rejected += 1;
+            h = h_try * step_factor(norm, exponent, ctrl);
+        }
+    }
+    Ok((y, stats(f.nfe, accepted, rejected)))
+}
+
+/// `clamp(safety norm^(-exponent), min_factor, max_factor)`, the optimal step ratio for an error
+/// norm of `norm` (NaN shrinks as far as allowed).
+fn step_factor(norm: f64, exponent: f64, ctrl: &Adaptive) -> f64 {
+    if norm == 0.0 {
+        ctrl.max_factor
+    } else if norm.is_nan() {
+        ctrl.min_factor
+    } else {
+        (ctrl.safety * norm.powf(-exponent)).clamp(ctrl.min_factor, ctrl.max_factor)
+    }
+}
+
+/// The starting step size of Hairer, Norsett & Wanner (Solving ODEs I, II.4), as torchdiffeq:
+/// `h0 = 0.01 d0 / d1` from the scaled norms of `y0` and `f0`, one trial Euler step to estimate
+/// the second derivative `d2`, and `h1 = (0.01 / max(d1, d2))^exponent`; returns `min(100 h0, h1)`.
+fn initial_step<S: OdeState, F: VectorField<S> + ?Sized>(
+    f: &mut Counted<'_, F>,
+    t0: f64,
+    y0: &S,
+    f0: &S,
+    dir: f64,
+    exponent: f64,
+    ctrl: &Adaptive,
+) -> f64 {
+    let (rtol, atol) = (ctrl.rtol, ctrl.atol);
+    let d0 = y0.scaled_rms(y0, y0, rtol, atol);
+    let d1 = f0.scaled_rms(y0, y0, rtol, atol);
+    let h0 = if d0 < 1e-5 || d1 < 1e-5 {
+        1e-6
+    } else {
+        0.01 * d0 / d1
+    };
+    let y1 = S::linear_combination(&[(1.0, y0), (dir * h0, f0)]);
+    let f1 = f.eval(t0 + dir * h0, &y1);
+    let d2 = S::linear_combination(&[(1.0, &f1), (-1.0, f0)]).scaled_rms(y0, y0, rtol, atol) / h0;
+    let h1 = if d1 <= 1e-15 && d2 <= 1e-15 {
+        (h0 * 1e-3).max(1e-6)
+    } else {
+        (0.01 / d1.max(d2)).powf(exponent)
+    };
+    (100.0 * h0).min(h1)
+}

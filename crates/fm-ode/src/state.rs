@@ -1,0 +1,78 @@
+//! What a solver needs of a state: linear combinations and a scaled error norm.
+//!
+//! Implemented for any `Tensor<D>` and for pairs of states, so the likelihood solve can carry
+//! `(x, log-density change)` with different ranks, like a diffrax PyTree.
+
+use burn::tensor::Tensor;
+
+/// A state the solvers can integrate.
+pub trait OdeState: Clone {
+    /// `sum_i c_i s_i` over a non-empty list of terms.
+    fn linear_combination(terms: &[(f64, &Self)]) -> Self;
+
+    /// The root-mean-square of `self / (atol + rtol max(|a|, |b|))` over all elements; for a
+    /// composite state, the largest of its parts' norms (torchdiffeq's mixed norm).
+    fn scaled_rms(&self, a: &Self, b: &Self, rtol: f64, atol: f64) -> f64;
+
+    /// Whether every element is finite.
+    fn is_finite(&self) -> bool;
+}
+
+impl<const D: usize> OdeState for Tensor<D> {
+    fn linear_combination(terms: &[(f64, &Self)]) -> Self {
+        let scaled = |(c, s): &(f64, &Self)| {
+            if *c == 1.0 {
+                (*s).clone()
+            } else {
+                (*s).clone().mul_scalar(*c)
+            }
+        };
+        let (first, rest) = terms
+            .split_first()
+            .expect("a linear combination of no terms");
+        rest.iter()
+            .filter(|(c, _)| *c != 0.0)
+            .fold(scaled(first), |acc, term| acc + scaled(term))
+    }
+
+    fn scaled_rms(&self, a: &Self, b: &Self, rtol: f64, atol: f64) -> f64 {
+        let scale = a
+            .clone()
+            .abs()
+            .max_pair(b.clone().abs())
+            .mul_scalar(rtol)
+            .add_scalar(atol);
+        let ratio = self.clone() / scale;
+        ratio.square().mean().sqrt().into_scalar::<f64>()
+    }
+
+    fn is_finite(&self) -> bool {
+        Tensor::is_finite(self.clone()).all().into_scalar::<bool>()
+    }
+}
+
+impl<A: OdeState, B: OdeState> OdeState for (A, B) {
+    fn linear_combination(terms: &[(f64, &Self)]) -> Self {
+        let first: Vec<(f64, &A)> = terms.iter().map(|(c, s)| (*c, &s.0)).collect();
+        let second: Vec<(f64, &B)> = terms.iter().map(|(c, s)| (*c, &s.1)).collect();
+        (
+            A::linear_combination(&first),
+            B::linear_combination(&second),
+        )
+    }
+
+    fn scaled_rms(&self, a: &Self, b: &Self, rtol: f64, atol: f64) -> f64 {
+        let first = self.0.scaled_rms(&a.0, &b.0, rtol, atol);
+        let second = self.1.scaled_rms(&a.1, &b.1, rtol, atol);
+        // NaN must win, so that a non-finite part rejects the step.
+        if first.is_nan() || second.is_nan() {
+            f64::NAN
+        } else {
+            first.max(second)
+        }
+    }
+
+    fn is_finite(&self) -> bool {
+        self.0.is_finite() && self.1.is_finite()
+    }
+}

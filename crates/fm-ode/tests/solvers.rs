@@ -1,0 +1,277 @@
+//! Solvers against a linear ODE with a known solution: convergence orders, tolerance, NFE
+//! accounting, saved times, backwards time and error values.
+
+use burn::tensor::{Device, Tensor, TensorData};
+use fm_ode::{Adaptive, Method, SaveAt, SolveError, SolverConfig, StepControl, solve};
+
+/// `dx/dt = A x` with `A = [[-a, -w], [w, -a]]`: a damped rotation, `x(t) = e^{-a t} R(w t) x0`.
+const A: f64 = 0.5;
+const W: f64 = 3.0;
+
+fn field(_t: f64, x: &Tensor<2>) -> Tensor<2> {
+    let m = Tensor::<2>::from_data(TensorData::new(vec![-A, W, -W, -A], [2, 2]), &x.device());
+    // Rows are samples: x A^T.
+    x.clone().matmul(m)
+}
+
+fn initial() -> Tensor<2> {
+    let x0 = vec![1.0f32, 0.0, 0.3, -0.8, -0.5, 0.5];
+    Tensor::from_data(TensorData::new(x0, [3, 2]), &Device::flex())
+}
+
+fn exact(t: f64) -> Vec<f64> {
+    let (decay, (s, c)) = ((-A * t).exp(), (W * t).sin_cos());
+    [[1.0, 0.0], [0.3, -0.8], [-0.5, 0.5]]
+        .iter()
+        .flat_map(|[x, y]| [decay * (c * x - s * y), decay * (s * x + c * y)])
+        .collect()
+}
+
+fn max_err(y: Tensor<2>, want: &[f64]) -> f64 {
+    let got: Vec<f64> = y.into_data().try_to_vec_as::<f64>().unwrap();
+    got.iter()
+        .zip(want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max)
+}
+
+/// Least-squares slope of log(error) against log(step size).
+fn observed_order(method: Method, steps: &[usize]) -> f64 {
+    let t1 = 2.0;
+    let points: Vec<(f64, f64)> = steps
+        .iter()
+        .map(|&n| {
+            let sol = solve(&field, initial(), 0.0, t1, &SolverConfig::fixed(method, n)).unwrap();
+            ((t1 / n as f64).ln(), max_err(sol.y, &exact(t1)).ln())
+        })
+        .collect();
+    let k = points.len() as f64;
+    let (mx, my) = points
+        .iter()
+        .fold((0.0, 0.0), |(a, b), (x, y)| (a + x / k, b + y / k));
+    let cov: f64 = points.iter().map(|(x, y)| (x - mx) * (y - my)).sum();
+    let var: f64 = points.iter().map(|(x, _)| (x - mx).powi(2)).sum();
+    cov / var
+}
+
+#[test]
+fn fixed_step_methods_show_their_order() {
+    // Step counts keep errors well above f32 rounding (1e-6) and inside the asymptotic range.
+    for (method, steps) in [
+        (Method::Euler, &[200usize, 400, 800, 1600][..]),
+        (Method::Midpoint, &[50, 100, 200, 400][..]),
+        (Method::Heun, &[50, 100, 200, 400][..]),
+        (Method::Rk4, &[12, 16, 24, 32][..]),
+    ] {
+        let order = observed_order(method, steps);
+        let want = method.order() as f64;
+        eprintln!("{method}: observed order {order:.3} (expected {want})");
+        assert!(
+            (order - want).abs() < 0.3,
+            "{method}: order {order:.3}, expected {want}"
+        );
+    }
+}
+
+#[test]
+fn fixed_step_nfe_is_stages_times_steps() {
+    for (method, per_step, extra) in [
+        (Method::Euler, 1, 0),
+        (Method::Midpoint, 2, 0),
+        (Method::Heun, 2, 0),
+        (Method::Rk4, 4, 0),
+        // First same as last: 6 new evaluations per step after the first.
+        (Method::Dopri5, 6, 1),
+    ] {
+        let sol = solve(
+            &field,
+            initial(),
+            0.0,
+            1.0,
+            &SolverConfig::fixed(method, 10),
+        )
+        .unwrap();
+        assert_eq!(sol.stats.nfe, per_step * 10 + extra, "{method}");
+        assert_eq!((sol.stats.accepted, sol.stats.rejected), (10, 0));
+    }
+}
+
+#[test]
+fn dopri5_meets_tolerance_and_counts_six_evaluations_per_step() {
+    for tol in [1e-3, 1e-4, 1e-5] {
+        let config = SolverConfig::dopri5(tol, tol);
+        let sol = solve(&field, initial(), 0.0, 2.0, &config).unwrap();
+        let err = max_err(sol.y, &exact(2.0));
+        eprintln!("dopri5 tol {tol:e}: max error {err:.2e}, {:?}", sol.stats);
+        // Global error of a locally controlled solve: within a small multiple of the tolerance.
+        assert!(err < 10.0 * tol, "tol {tol}: error {err}");
+        let s = sol.stats;
+        // 1 for f(t0), 1 for the initial step-size probe, 6 per attempted step.
+        assert_eq!(s.nfe, 2 + 6 * (s.accepted + s.rejected), "{s:?}");
+
+        let given = SolverConfig {
+            control: StepControl::Adaptive(Adaptive::new(tol, tol).with_first_step(0.5)),
+            ..config
+        };
+        let s = solve(&field, initial(), 0.0, 2.0, &given).unwrap().stats;
+        assert_eq!(s.nfe, 1 + 6 * (s.accepted + s.rejected), "{s:?}");
+        assert!(
+            s.rejected > 0,
+            "a first step of 0.5 is too large at tol {tol}: {s:?}"
+        );
+    }
+}
+
+#[test]
+fn tighter_tolerance_takes_more_steps() {
+    let nfe = |tol: f64| {
+        solve(&field, initial(), 0.0, 2.0, &SolverConfig::dopri5(tol, tol))
+            .unwrap()
+            .stats
+            .nfe
+    };
+    assert!(nfe(1e-3) < nfe(1e-5));
+}
+
+#[test]
+fn integrating_backwards_returns_to_the_start() {
+    for config in [
+        SolverConfig::dopri5(1e-6, 1e-6),
+        SolverConfig::fixed(Method::Rk4, 100),
+    ] {
+        let forward = solve(&field, initial(), 0.0, 1.5, &config).unwrap();
+        let back = solve(&field, forward.y, 1.5, 0.0, &config).unwrap();
+        assert!(max_err(back.y, &exact(0.0)) < 1e-4);
+    }
+}
+
+#[test]
+fn saved_states_are_the_solution_at_the_requested_times() {
+    let times = vec![0.0, 0.25, 0.5, 1.1, 2.0];
+    for control in [
+        StepControl::Adaptive(Adaptive::new(1e-6, 1e-6)),
+        StepControl::FixedSteps(64),
+        StepControl::FixedSize(0.03),
+    ] {
+        let config = SolverConfig {
+            method: if matches!(control, StepControl::Adaptive(_)) {
+                Method::Dopri5
+            } else {
+                Method::Rk4
+            },
+            control: control.clone(),
+            save: SaveAt::Times(times.clone()),
+        };
+        let sol = solve(&field, initial(), 0.0, 2.0, &config).unwrap();
+        assert_eq!(sol.ts, times, "{control:?}");
+        for (t, y) in sol.ts.iter().zip(sol.ys) {
+            assert!(max_err(y, &exact(*t)) < 1e-4, "{control:?} at t = {t}");
+        }
+    }
+    let steps = solve(
+        &field,
+        initial(),
+        0.0,
+        1.0,
+        &SolverConfig::fixed(Method::Euler, 7).saving(SaveAt::Steps),
+    )
+    .unwrap();
+    assert_eq!(steps.ys.len(), 8);
+    assert!((steps.ts[3] - 3.0 / 7.0).abs() < 1e-15);
+}
+
+#[test]
+fn a_custom_grid_is_followed() {
+    let grid = vec![0.0, 0.1, 0.15, 0.6, 1.0];
+    let config = SolverConfig {
+        method: Method::Midpoint,
+        control: StepControl::Grid(grid.clone()),
+        save: SaveAt::Steps,
+    };
+    let sol = solve(&field, initial(), 0.0, 1.0, &config).unwrap();
+    assert_eq!(sol.ts, grid);
+    assert_eq!(sol.stats.nfe, 8);
+}
+
+#[test]
+fn failures_are_values_not_panics() {
+    let tight = SolverConfig {
+        control: StepControl::Adaptive(Adaptive::new(1e-7, 1e-7).with_max_steps(5)),
+        ..SolverConfig::dopri5(0.0, 0.0)
+    };
+    match solve(&field, initial(), 0.0, 2.0, &tight) {
+        Err(SolveError::MaxStepsReached {
+            max_steps: 5,
+            t,
+            stats,
+        }) => {
+            assert!(t > 0.0 && t < 2.0);
+            assert_eq!(stats.accepted + stats.rejected, 5);
+        }
+        other => panic!("expected MaxStepsReached, got {other:?}"),
+    }
+    let euler_adaptive = SolverConfig {
+        method: Method::Euler,
+        ..SolverConfig::dopri5(1e-3, 1e-3)
+    };
+    assert_eq!(
+        solve(&field, initial(), 0.0, 1.0, &euler_adaptive).unwrap_err(),
+        SolveError::NoErrorEstimate(Method::Euler)
+    );
+    let bad = [
+        (0.0, 1.0, SolverConfig::fixed(Method::Rk4, 0)),
+        (0.0, 0.0, SolverConfig::fixed(Method::Rk4, 4)),
+        (0.0, 1.0, SolverConfig::dopri5(0.0, 0.0)),
+        (
+            0.0,
+            1.0,
+            SolverConfig::fixed(Method::Rk4, 4).saving(SaveAt::Times(vec![1.5])),
+        ),
+        (
+            0.0,
+            1.0,
+            SolverConfig {
+                control: StepControl::Grid(vec![0.0, 0.7, 0.5, 1.0]),
+                ..SolverConfig::fixed(Method::Euler, 1)
+            },
+        ),
+    ];
+    for (t0, t1, config) in bad {
+        assert!(
+            matches!(
+                solve(&field, initial(), t0, t1, &config),
+                Err(SolveError::Invalid(_))
+            ),
+            "{config:?}"
+        );
+    }
+    let blow_up = |_t: f64, x: &Tensor<2>| x.clone().powf_scalar(2.0).mul_scalar(1e30);
+    assert!(matches!(
+        solve(
+            &blow_up,
+            initial(),
+            0.0,
+            1.0,
+            &SolverConfig::fixed(Method::Euler, 20)
+        ),
+        Err(SolveError::NonFinite { .. })
+    ));
+    assert!(matches!(
+        solve(
+            &blow_up,
+            initial(),
+            0.0,
+            1.0,
+            &SolverConfig::dopri5(1e-5, 1e-5)
+        ),
+        Err(SolveError::StepSizeTooSmall { .. } | SolveError::MaxStepsReached { .. })
+    ));
+}
+
+#[test]
+fn method_names_parse() {
+    for m in Method::ALL {
+        assert_eq!(m.name().parse::<Method>(), Ok(m));
+    }
+    assert!("rk45".parse::<Method>().unwrap_err().contains("dopri5"));
+}

@@ -1,0 +1,79 @@
+//! Conversions between the four quantities a network may predict on an affine path.
+//!
+//! On `x_t = alpha_t x1 + sigma_t x0` each quantity is linear in `(x_t, x1)`:
+//!
+//! | quantity | formula | as `c x_t + d x1` |
+//! |---|---|---|
+//! | x1-prediction | `x1` | `(0, 1)` |
+//! | epsilon (the source sample x0) | `(x_t - alpha_t x1) / sigma_t` | `(1 / sigma, -alpha / sigma)` |
+//! | velocity `alpha' x1 + sigma' x0` | `sigma'/sigma x_t + (alpha' - sigma' alpha / sigma) x1` | `(sigma'/sigma, alpha' - sigma' alpha/sigma)` |
+//! | score `grad log p_t(x_t) = -x0 / sigma_t` | `-(x_t - alpha_t x1) / sigma_t^2` | `(-1/sigma^2, alpha/sigma^2)` |
+//!
+//! With the conditional expectations `E[x1 | x_t]`, `E[x0 | x_t]` these give the marginal velocity,
+//! noise prediction and score (Gaussian source). A conversion solves the first row for `x1` and
+//! substitutes it into the second, so every pair shares one code path.
+
+use crate::path::AffinePath;
+use crate::scheduler::{Coefficients, Scheduler};
+use burn::tensor::Tensor;
+
+/// What a network predicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Parametrization {
+    /// The velocity `dx_t/dt` (flow matching).
+    Velocity,
+    /// The data point `x1`.
+    X1,
+    /// The source noise `x0` (DDPM's epsilon).
+    Epsilon,
+    /// The score `grad_x log p_t(x)`.
+    Score,
+}
+
+impl Parametrization {
+    /// `(c, d)` with `quantity = c x_t + d x1`, as in the module table.
+    fn linear_form<const D: usize>(self, k: &Coefficients<Tensor<D>>) -> (Tensor<D>, Tensor<D>) {
+        let Coefficients {
+            alpha,
+            sigma,
+            d_alpha,
+            d_sigma,
+        } = k.clone();
+        match self {
+            Self::X1 => (alpha.zeros_like(), alpha.ones_like()),
+            Self::Epsilon => (sigma.clone().recip(), -alpha / sigma),
+            Self::Velocity => {
+                let ratio = d_sigma / sigma;
+                (ratio.clone(), d_alpha - ratio * alpha)
+            }
+            Self::Score => {
+                let var = sigma.clone() * sigma;
+                (-var.clone().recip(), alpha / var)
+            }
+        }
+    }
+}
+
+impl<S: Scheduler> AffinePath<S> {
+    /// Converts `value` of kind `from` at `(x_t, t)` into the kind `to`.
+    ///
+    /// `value`, `x_t`: `[B, ...]`; `t`: `[B]`. Undefined where the conversion divides by zero
+    /// (e.g. recovering x1 from epsilon at t = 0, where `alpha_0 = 0`).
+    pub fn convert<const D: usize>(
+        &self,
+        from: Parametrization,
+        to: Parametrization,
+        value: Tensor<D>,
+        x_t: Tensor<D>,
+        t: Tensor<1>,
+    ) -> Tensor<D> {
+        if from == to {
+            return value;
+        }
+        let k = self.coefficients_like(t, &x_t);
+        let (c_from, d_from) = from.linear_form(&k);
+        let x1 = (value - c_from * x_t.clone()) / d_from;
+        let (c_to, d_to) = to.linear_form(&k);
+        c_to * x_t + d_to * x1
+    }
+}

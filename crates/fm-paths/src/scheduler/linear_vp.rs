@@ -1,0 +1,19 @@
+use super::{Coefficients, Scheduler};
+use crate::Real;
+
+/// Linear variance-preserving schedule: `alpha_t = t`, `sigma_t = sqrt(1 - t^2)`;
+/// `alpha_t' = 1`, `sigma_t' = -t / sqrt(1 - t^2)` (unbounded at t = 1).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct LinearVp;
+
+impl Scheduler for LinearVp {
+    fn coefficients<R: Real>(&self, t: R) -> Coefficients<R> {
+        let sigma = (t.clone() * t.clone()).one_minus().sqrt();
+        Coefficients {
+            d_alpha: t.constant_like(1.0),
+            d_sigma: -(t.clone() / sigma.clone()),
+            alpha: t,
+            sigma,
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! The Gaussian closed forms against the OT formula and against Monte Carlo.
+
+use burn::tensor::{DType, Device, Distribution, Tensor, TensorData};
+use fm_paths::scheduler::{CondOt, Vp};
+use fm_paths::{AffinePath, GaussianData};
+
+fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {
+    t.into_data().try_to_vec_as::<f64>().unwrap()
+}
+
+/// For the OT path, `u_t(x) = (m + k_t (x - t m) - (1 - sigma_min) x) / sigma_t` with
+/// `sigma_t = 1 - (1 - sigma_min) t`, `k_t = t s^2 / (sigma_t^2 + t^2 s^2)`.
+#[test]
+fn ot_marginal_velocity_matches_the_written_formula() {
+    let dev = Device::flex();
+    let (m, s, sigma_min) = ([1.5, -0.5], 0.7, 0.01);
+    let data = GaussianData::new(m.to_vec(), s);
+    let path = AffinePath::new(CondOt::new(sigma_min));
+    let xs = [0.3, -1.2, 2.0, 0.4, -0.7, 0.0];
+    let x = Tensor::<2>::from_data(TensorData::new(xs.to_vec(), [3, 2]), (&dev, DType::F64));
+    for t in [0.0, 0.2, 0.5, 0.9, 1.0] {
+        let u = values(data.marginal_velocity(&path, x.clone(), t));
+        let sigma_t = 1.0 - (1.0 - sigma_min) * t;
+        let k = t * s * s / (sigma_t * sigma_t + t * t * s * s);
+        for (i, &xi) in xs.iter().enumerate() {
+            let mi = m[i % 2];
+            let want = (mi + k * (xi - t * mi) - (1.0 - sigma_min) * xi) / sigma_t;
+            assert!(
+                (u[i] - want).abs() < 1e-12,
+                "t={t} i={i}: {} vs {want}",
+                u[i]
+            );
+        }
+    }
+}
+
+/// Monte Carlo check of the marginal velocity: the conditional target averaged over pairs that
+/// land near a point equals `u_t` there in expectation; cheaper and sharper, regress the target on
+/// x_t linearly (the marginal field is affine in x for Gaussian data), and compare coefficients.
+#[test]
+fn marginal_velocity_is_conditional_expectation_of_target() {
+    let dev = Device::flex();
+    dev.seed(7);
+    let n = 200_000;
+    let data = GaussianData::new(vec![0.8], 0.5);
+    let path = AffinePath::new(Vp::default());
+    let t_val = 0.6;
+    let x0 = Tensor::<2>::random([n, 1], Distribution::Normal(0.0, 1.0), (&dev, DType::F64));
+    let x1 = Tensor::<2>::random([n, 1], Distribution::Normal(0.8, 0.5), (&dev, DType::F64));
+    let t = Tensor::<1>::full([n], t_val, (&dev, DType::F64));
+    let sample = path.sample(x0, x1, t);
+    let (xs, ys) = (values(sample.x_t.clone()), values(sample.target));
+    // Least squares y = a x + b.
+    let nf = n as f64;
+    let (mx, my) = (xs.iter().sum::<f64>() / nf, ys.iter().sum::<f64>() / nf);
+    let cov: f64 = xs
+        .iter()
+        .zip(&ys)
+        .map(|(x, y)| (x - mx) * (y - my))
+        .sum::<f64>()
+        / nf;
+    let var: f64 = xs.iter().map(|x| (x - mx).powi(2)).sum::<f64>() / nf;
+    let (a, b) = (cov / var, my - cov / var * mx);
+    // Closed form evaluated at two points gives its slope and intercept.
+    let probe = Tensor::<2>::from_data(TensorData::new(vec![0.0, 1.0], [2, 1]), (&dev, DType::F64));
+    let u = values(data.marginal_velocity(&path, probe, t_val));
+    let (a_true, b_true) = (u[1] - u[0], u[0]);
+    assert!((a - a_true).abs() < 0.02, "slope {a} vs {a_true}");
+    assert!((b - b_true).abs() < 0.02, "intercept {b} vs {b_true}");
+    // And the marginal moments are those of the samples.
+    let (scale, v) = data.marginal_moments(&path, t_val);
+    assert!((mx - scale * 0.8).abs() < 0.01 && (var - v).abs() < 0.01 * v);
+}
+
+/// The log-density integrates to one on a grid and the entropy is its negative expectation.
+#[test]
+fn log_density_normalises() {
+    let dev = Device::flex();
+    let data = GaussianData::new(vec![0.3], 0.6);
+    let path = AffinePath::new(CondOt::new(0.0));
+    let (lo, hi, n) = (-6.0, 6.0, 4001);
+    let h = (hi - lo) / (n - 1) as f64;
+    let grid: Vec<f64> = (0..n).map(|i| lo + h * i as f64).collect();
+    let x = Tensor::<2>::from_data(TensorData::new(grid, [n, 1]), (&dev, DType::F64));
+    let logp = values(data.log_density(&path, x, 1.0));
+    let mass: f64 = logp.iter().map(|l| l.exp() * h).sum();
+    let entropy: f64 = -logp.iter().map(|l| l.exp() * l * h).sum::<f64>();
+    assert!((mass - 1.0).abs() < 1e-6, "mass {mass}");
+    assert!((entropy - data.entropy()).abs() < 1e-6, "entropy {entropy}");
+}
