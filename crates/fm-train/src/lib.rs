@@ -1,1 +1,4 @@
-//! Data sources, the training loop, checkpoints and evaluation (lands with the 2-D end-to-end issue).
+//! What turns paths, solvers and networks into a program: data sources, the training loop,
+//! checkpoints, and evaluation.
+
+pub mod data;

@@ -1,0 +1,29 @@
+//! Element-wise nonlinearities, chosen by config.
+
+use burn::config::Config;
+use burn::tensor::{Tensor, activation};
+
+/// A nonlinearity between linear layers.
+#[derive(Config, Debug, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// `x sigmoid(x)` (the paper's and Meta's 2-D examples).
+    Silu,
+    /// `max(x, 0)`.
+    Relu,
+    /// The Gaussian error linear unit.
+    Gelu,
+    /// `tanh(x)`.
+    Tanh,
+}
+
+impl Activation {
+    /// Applies the nonlinearity element-wise.
+    pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        match self {
+            Self::Silu => activation::silu(x),
+            Self::Relu => activation::relu(x),
+            Self::Gelu => activation::gelu(x),
+            Self::Tanh => activation::tanh(x),
+        }
+    }
+}

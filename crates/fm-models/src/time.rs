@@ -1,0 +1,54 @@
+//! How time enters a network.
+
+use burn::config::Config;
+use burn::tensor::{Tensor, TensorData};
+
+/// The features of `t` that a network sees.
+#[derive(Config, Debug, Copy, PartialEq)]
+pub enum TimeEmbedding {
+    /// `t` itself, one feature (Meta's 2-D example).
+    Raw,
+    /// `[sin(2 pi f_k t), cos(2 pi f_k t)]` for `dim / 2` frequencies `f_k` spaced geometrically
+    /// from 1 to `max_frequency` (Transformer-style Fourier features), plus `t` itself.
+    Sinusoidal {
+        /// Number of sin/cos features (even).
+        dim: usize,
+        /// The highest frequency, in cycles per unit time.
+        max_frequency: f64,
+    },
+}
+
+impl TimeEmbedding {
+    /// Number of features produced per sample.
+    pub fn output_dim(&self) -> usize {
+        match self {
+            Self::Raw => 1,
+            Self::Sinusoidal { dim, .. } => dim + 1,
+        }
+    }
+
+    /// `t`: `[B]` -> `[B, output_dim]`.
+    pub fn forward(&self, t: Tensor<1>) -> Tensor<2> {
+        let batch = t.dims()[0];
+        let t = t.reshape([batch, 1]);
+        match *self {
+            Self::Raw => t,
+            Self::Sinusoidal { dim, max_frequency } => {
+                let half = (dim / 2).max(1);
+                let freqs: Vec<f32> = (0..half)
+                    .map(|k| {
+                        let frac = if half > 1 {
+                            k as f64 / (half - 1) as f64
+                        } else {
+                            0.0
+                        };
+                        (2.0 * std::f64::consts::PI * max_frequency.powf(frac)) as f32
+                    })
+                    .collect();
+                let freqs = Tensor::<2>::from_data(TensorData::new(freqs, [1, half]), &t.device());
+                let angles = t.clone() * freqs;
+                Tensor::cat(vec![t, angles.clone().sin(), angles.cos()], 1)
+            }
+        }
+    }
+}

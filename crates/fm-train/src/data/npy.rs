@@ -1,0 +1,156 @@
+//! NumPy's `.npy` format (versions 1-3) for 2-D arrays of f32 or f64.
+//!
+//! Layout: the magic `\x93NUMPY`, a major and minor version byte, the header length (u16 little
+//! endian in version 1, u32 in 2 and 3), a Python dict literal header
+//! `{'descr': '<f4', 'fortran_order': False, 'shape': (N, D), }` padded with spaces to a multiple
+//! of 64 bytes and ended by `\n`, then the raw values. Hand-written rather than a crate so that
+//! each fault is reported with the field that holds it.
+
+use super::{DataError, Points};
+use std::path::Path;
+
+const MAGIC: &[u8] = b"\x93NUMPY";
+
+/// Reads a 2-D array of points (rows are points).
+pub fn read_npy(path: &Path) -> Result<Points, DataError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| DataError::new(path, format!("cannot read the file: {e}")))?;
+    parse_npy(&bytes).map_err(|message| DataError::new(path, message))
+}
+
+/// Parses `.npy` bytes holding a 2-D float array.
+pub fn parse_npy(bytes: &[u8]) -> Result<Points, String> {
+    if bytes.len() < 10 || &bytes[..6] != MAGIC {
+        return Err("not an .npy file (missing the \\x93NUMPY magic)".into());
+    }
+    let (header_len, start) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        2 | 3 if bytes.len() >= 12 => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
+        v => return Err(format!("unsupported .npy version {v}")),
+    };
+    let header = bytes
+        .get(start..start + header_len)
+        .ok_or("the header is cut short")?;
+    let header = std::str::from_utf8(header).map_err(|_| "the header is not text")?;
+    let descr = dict_value(header, "descr")?;
+    let fortran = dict_value(header, "fortran_order")?;
+    let shape = dict_value(header, "shape")?;
+    let (little, size) = match descr.trim_matches(['\'', '"']) {
+        "<f4" | "=f4" => (true, 4),
+        "<f8" | "=f8" => (true, 8),
+        ">f4" => (false, 4),
+        ">f8" => (false, 8),
+        other => {
+            return Err(format!(
+                "field 'descr': expected float32 or float64 ('<f4' or '<f8'), found '{other}'"
+            ));
+        }
+    };
+    let fortran = match fortran {
+        "False" => false,
+        "True" => true,
+        other => {
+            return Err(format!(
+                "field 'fortran_order': expected True or False, found '{other}'"
+            ));
+        }
+    };
+    let dims: Vec<usize> = shape
+        .trim_matches(['(', ')'])
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<usize>()
+                .map_err(|_| format!("field 'shape': '{s}' is not a size"))
+        })
+        .collect::<Result<_, _>>()?;
+    let [n, dim] = dims[..] else {
+        return Err(format!(
+            "field 'shape': expected a 2-D array (points, dimension), found {} dimensions",
+            dims.len()
+        ));
+    };
+    if dim == 0 {
+        return Err("field 'shape': the dimension is 0".into());
+    }
+    let data = &bytes[start + header_len..];
+    let want = n
+        .checked_mul(dim)
+        .and_then(|c| c.checked_mul(size))
+        .ok_or("field 'shape': too large")?;
+    if data.len() != want {
+        return Err(format!(
+            "field 'shape' ({n}, {dim}) needs {want} bytes of data, found {}",
+            data.len()
+        ));
+    }
+    let mut values: Vec<f32> = data
+        .chunks_exact(size)
+        .map(|c| match (size, little) {
+            (4, true) => f32::from_le_bytes(c.try_into().unwrap()),
+            (4, false) => f32::from_be_bytes(c.try_into().unwrap()),
+            (_, true) => f64::from_le_bytes(c.try_into().unwrap()) as f32,
+            (_, false) => f64::from_be_bytes(c.try_into().unwrap()) as f32,
+        })
+        .collect();
+    if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+        let (row, col) = if fortran {
+            (i % n, i / n)
+        } else {
+            (i / dim, i % dim)
+        };
+        return Err(format!("value at row {row}, column {col} is not finite"));
+    }
+    if fortran {
+        values = (0..n * dim)
+            .map(|i| values[(i % dim) * n + i / dim])
+            .collect();
+    }
+    Ok(Points { values, dim })
+}
+
+/// The text of `key`'s value in the header dict (up to the next top-level comma).
+fn dict_value<'a>(header: &'a str, key: &str) -> Result<&'a str, String> {
+    let missing = || format!("the header has no field '{key}'");
+    let at = header
+        .find(&format!("'{key}'"))
+        .or_else(|| header.find(&format!("\"{key}\"")))
+        .ok_or_else(missing)?;
+    let rest = header[at + key.len() + 2..].trim_start();
+    let rest = rest.strip_prefix(':').ok_or_else(missing)?.trim_start();
+    let end = if rest.starts_with('(') {
+        rest.find(')').map(|i| i + 1)
+    } else {
+        rest.find([',', '}'])
+    };
+    Ok(rest[..end.ok_or_else(missing)?].trim())
+}
+
+/// Writes a little-endian f32 array of the given shape (version 1.0, C order).
+pub fn write_npy(path: &Path, values: &[f32], shape: &[usize]) -> std::io::Result<()> {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let shape = if dims.len() == 1 {
+        format!("({},)", dims[0])
+    } else {
+        format!("({})", dims.join(", "))
+    };
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
+    // Pad so that magic + version + length + header + '\n' is a multiple of 64.
+    while !(10 + header.len() + 1).is_multiple_of(64) {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut out = Vec::with_capacity(10 + header.len() + values.len() * 4);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&[1, 0]);
+    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    for v in values {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    std::fs::write(path, out)
+}
