@@ -8,7 +8,7 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
 
 /// Configuration of a [`TimeMlp`].
-#[derive(Config, Debug)]
+#[derive(Config, Debug, PartialEq)]
 pub struct TimeMlpConfig {
     /// The data dimension `D` (input and output size).
     pub input_dim: usize,

@@ -2,3 +2,5 @@
 //! checkpoints, and evaluation.
 
 pub mod data;
+pub mod eval;
+pub mod train;

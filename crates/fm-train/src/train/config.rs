@@ -1,0 +1,138 @@
+//! The configuration of a training run, saved as `config.json` in the run folder.
+
+use fm_models::TimeMlpConfig;
+use fm_paths::AnyScheduler;
+use fm_paths::scheduler::{CondOt, Cosine, LinearVp, Polynomial, Ve, Vp};
+use serde::{Deserialize, Serialize};
+
+/// Everything that determines a run (with the seed, bit for bit on the CPU).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// The data spec (`checkerboard`, `8gaussians`, ..., `file:PATH`).
+    pub data: String,
+    /// The probability path: `ot`, `vp`, `ve`, `cosine`, `linear-vp` or `poly:N`.
+    pub path: String,
+    /// `sigma_min` of the OT path.
+    pub sigma_min: f64,
+    /// The velocity network.
+    pub model: TimeMlpConfig,
+    /// Optimizer steps in total.
+    pub steps: usize,
+    /// Samples per step.
+    pub batch_size: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Decoupled weight decay (AdamW); 0 selects plain Adam.
+    pub weight_decay: f64,
+    /// Steps of linear learning-rate warmup from 0.
+    pub warmup_steps: usize,
+    /// Cosine decay of the learning rate to 0 after warmup (otherwise constant).
+    pub cosine_decay: bool,
+    /// Clip the global gradient norm to this value.
+    pub grad_clip: Option<f64>,
+    /// Decay of the exponential moving average of the weights (evaluated by default).
+    pub ema_decay: f64,
+    /// Seed of the weights and of every batch.
+    pub seed: u64,
+    /// Write a checkpoint every this many steps (and at the end).
+    pub checkpoint_every: usize,
+    /// Checkpoints to keep.
+    pub keep_checkpoints: usize,
+}
+
+impl TrainConfig {
+    /// The paper's 2-D setting: MLP 4x512 (SiLU), Adam 1e-3, batch 4096, OT path.
+    pub fn new(data: &str, dim: usize) -> Self {
+        Self {
+            data: data.to_string(),
+            path: "ot".into(),
+            sigma_min: 1e-4,
+            model: TimeMlpConfig::new(dim),
+            steps: 20_000,
+            batch_size: 4096,
+            lr: 1e-3,
+            weight_decay: 0.0,
+            warmup_steps: 0,
+            cosine_decay: false,
+            grad_clip: None,
+            ema_decay: 0.999,
+            seed: 0,
+            checkpoint_every: 1000,
+            keep_checkpoints: 3,
+        }
+    }
+
+    /// Checks the settings, saying which one is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        let checks = [
+            (self.steps == 0, "steps must be at least 1"),
+            (self.batch_size == 0, "batch size must be at least 1"),
+            (
+                !(self.lr > 0.0 && self.lr.is_finite()),
+                "learning rate must be positive",
+            ),
+            (
+                !(0.0..1.0).contains(&self.ema_decay),
+                "EMA decay must be in [0, 1)",
+            ),
+            (
+                self.checkpoint_every == 0,
+                "checkpoint interval must be at least 1",
+            ),
+            (self.keep_checkpoints == 0, "keep at least 1 checkpoint"),
+            (
+                self.grad_clip
+                    .is_some_and(|c| c.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater)),
+                "gradient clip must be positive",
+            ),
+            (
+                !(self.sigma_min >= 0.0 && self.sigma_min < 1.0),
+                "sigma_min must be in [0, 1)",
+            ),
+            (self.model.hidden == 0, "hidden width must be at least 1"),
+        ];
+        if let Some((_, msg)) = checks.iter().find(|(bad, _)| *bad) {
+            return Err(msg.to_string());
+        }
+        parse_path(&self.path, self.sigma_min).map(|_| ())
+    }
+
+    /// The scheduler of `path`.
+    pub fn scheduler(&self) -> Result<AnyScheduler, String> {
+        parse_path(&self.path, self.sigma_min)
+    }
+}
+
+/// Parses a path name into its scheduler.
+pub fn parse_path(name: &str, sigma_min: f64) -> Result<AnyScheduler, String> {
+    Ok(match name {
+        "ot" => AnyScheduler::CondOt(CondOt::new(sigma_min)),
+        "vp" => AnyScheduler::Vp(Vp::default()),
+        "ve" => AnyScheduler::Ve(Ve::default()),
+        "cosine" => AnyScheduler::Cosine(Cosine),
+        "linear-vp" => AnyScheduler::LinearVp(LinearVp),
+        other => match other.strip_prefix("poly:").map(str::parse::<f64>) {
+            Some(Ok(exponent)) if exponent > 0.0 => {
+                AnyScheduler::Polynomial(Polynomial { exponent })
+            }
+            _ => {
+                return Err(format!(
+                    "unknown path '{other}': expected ot, vp, ve, cosine, linear-vp or poly:N (N > 0)"
+                ));
+            }
+        },
+    })
+}
+
+/// The learning rate at `step`: linear warmup to `lr`, then constant or cosine decay to 0.
+pub fn learning_rate(config: &TrainConfig, step: usize) -> f64 {
+    if step < config.warmup_steps {
+        return config.lr * (step + 1) as f64 / config.warmup_steps as f64;
+    }
+    if !config.cosine_decay {
+        return config.lr;
+    }
+    let span = (config.steps - config.warmup_steps).max(1) as f64;
+    let progress = (step - config.warmup_steps) as f64 / span;
+    0.5 * config.lr * (1.0 + (std::f64::consts::PI * progress).cos())
+}

@@ -1,0 +1,43 @@
+//! The training loop for conditional flow matching (paper eq. 9):
+//! `L(theta) = E_{t ~ U[0,1], x1 ~ q, x0 ~ N(0, I)} || v_theta(psi_t(x0), t) - d/dt psi_t(x0) ||^2`.
+
+mod checkpoint;
+mod config;
+mod ema;
+mod run;
+
+pub use checkpoint::{
+    Checkpoint, CheckpointState, latest_checkpoint, load_optimizer, load_weights, save_checkpoint,
+};
+pub use config::{TrainConfig, learning_rate, parse_path};
+pub use ema::{ema_decay_at, ema_update};
+pub use run::{Progress, TrainSummary, batch_rng, train};
+
+use std::path::PathBuf;
+
+/// Why training stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// A setting is out of range.
+    #[error("invalid setting: {0}")]
+    Config(String),
+    /// The data could not be used.
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
+    /// A file of the run could not be read or written.
+    #[error("{}: {message}", path.display())]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// The loss became NaN or infinite; no weights of that step were written.
+    #[error("the loss became non-finite at step {step}; last good checkpoint: {}", last_checkpoint.as_ref().map_or("none".to_string(), |p| p.display().to_string()))]
+    NonFinite {
+        /// The step.
+        step: usize,
+        /// The newest checkpoint written before it.
+        last_checkpoint: Option<PathBuf>,
+    },
+}

@@ -1,0 +1,236 @@
+//! One training run: data, path, model, optimizer, EMA, metrics and checkpoints.
+
+use super::TrainError;
+use super::checkpoint::{
+    CheckpointState, latest_checkpoint, load_optimizer, load_weights, save_checkpoint,
+};
+use super::config::{TrainConfig, learning_rate};
+use super::ema::{ema_decay_at, ema_update};
+use crate::data::DataSource;
+use burn::grad_clipping::GradientClippingConfig;
+use burn::module::Module;
+use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::{Device, Tensor, TensorData};
+use fm_paths::AffinePath;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Reported after every step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    /// Steps completed.
+    pub step: usize,
+    /// Steps in the run.
+    pub steps: usize,
+    /// This step's loss.
+    pub loss: f64,
+    /// This step's learning rate.
+    pub lr: f64,
+    /// Seconds since this invocation started.
+    pub elapsed_s: f64,
+}
+
+/// The outcome of [`train`].
+#[derive(Debug, Clone)]
+pub struct TrainSummary {
+    /// Steps completed.
+    pub step: usize,
+    /// The loss of the last step.
+    pub loss: f64,
+    /// Steps per second in this invocation.
+    pub steps_per_s: f64,
+    /// The step this invocation started from (0 unless resumed).
+    pub resumed_from: usize,
+    /// The final checkpoint.
+    pub checkpoint: PathBuf,
+    /// Checkpoints skipped while resuming, with the reason.
+    pub skipped_checkpoints: Vec<String>,
+}
+
+/// The RNG of step `step`: every batch depends on `(seed, step)` alone, so a resumed run draws
+/// exactly the batches the uninterrupted one would have.
+pub fn batch_rng(seed: u64, step: usize) -> ChaCha8Rng {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(step as u64);
+    rng
+}
+
+fn io_err(path: &Path, e: impl std::fmt::Display) -> TrainError {
+    TrainError::Io {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
+    let clip = config
+        .grad_clip
+        .map(|c| GradientClippingConfig::Norm(c as f32));
+    if config.weight_decay > 0.0 {
+        AdamWConfig::new()
+            .with_weight_decay(config.weight_decay as f32)
+            .with_grad_clipping(clip)
+            .init()
+    } else {
+        AdamConfig::new().with_grad_clipping(clip).init()
+    }
+}
+
+/// Trains `config` into the run folder `run` on `device`, resuming from its newest checkpoint
+/// when `resume` is set. `on_step` sees every step (for progress bars).
+pub fn train(
+    config: &TrainConfig,
+    run: &Path,
+    device: &Device,
+    resume: bool,
+    on_step: &mut dyn FnMut(&Progress),
+) -> Result<TrainSummary, TrainError> {
+    config.validate().map_err(TrainError::Config)?;
+    let data = DataSource::parse(&config.data)?;
+    if data.dim() != config.model.input_dim {
+        return Err(TrainError::Config(format!(
+            "the model's input dimension {} differs from the data's {}",
+            config.model.input_dim,
+            data.dim()
+        )));
+    }
+    let path = AffinePath::new(config.scheduler().map_err(TrainError::Config)?);
+    std::fs::create_dir_all(run).map_err(|e| io_err(run, e))?;
+    write_atomically(
+        &run.join("config.json"),
+        &serde_json::to_vec_pretty(config).expect("config serialises"),
+    )?;
+
+    let dev = device.clone().autodiff();
+    dev.seed(config.seed);
+    let mut model = config.model.init(&dev);
+    let mut ema = model.valid();
+    let mut optim = optimizer(config);
+    let mut start = 0;
+    let mut skipped = Vec::new();
+    let mut last_checkpoint = None;
+    if resume {
+        if let Some(ck) = latest_checkpoint(run, &mut skipped)? {
+            model = load_weights(model, &ck.model_file())?;
+            ema = load_weights(ema, &ck.ema_file())?;
+            optim = load_optimizer(&ck, optim)?;
+            start = ck.state.step;
+            last_checkpoint = Some(ck.dir);
+        }
+    }
+    let metrics_file = run.join("metrics.jsonl");
+    truncate_metrics(&metrics_file, start)?;
+    let mut metrics = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&metrics_file)
+        .map_err(|e| io_err(&metrics_file, e))?;
+
+    let (batch, dim) = (config.batch_size, data.dim());
+    let began = Instant::now();
+    let mut loss_value = f64::NAN;
+    for step in start..config.steps {
+        let mut rng = batch_rng(config.seed, step);
+        let x1 = data.sample(batch, &mut rng).values;
+        let x0: Vec<f32> = (0..batch * dim)
+            .map(|_| rng.sample(StandardNormal))
+            .collect();
+        let t: Vec<f32> = (0..batch).map(|_| rng.random::<f32>()).collect();
+        let x1 = Tensor::<2>::from_data(TensorData::new(x1, [batch, dim]), &dev);
+        let x0 = Tensor::<2>::from_data(TensorData::new(x0, [batch, dim]), &dev);
+        let t = Tensor::<1>::from_data(TensorData::new(t, [batch]), &dev);
+        let sample = path.sample(x0, x1, t.clone());
+        let loss = (model.forward(sample.x_t, t) - sample.target)
+            .square()
+            .mean();
+        loss_value = loss.clone().into_scalar::<f64>();
+        if !loss_value.is_finite() {
+            return Err(TrainError::NonFinite {
+                step: step + 1,
+                last_checkpoint,
+            });
+        }
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let lr = learning_rate(config, step);
+        model = optim.step(lr, model, grads);
+        ema = ema_update(ema, &model, ema_decay_at(config.ema_decay, step));
+
+        let done = step + 1;
+        let elapsed_s = began.elapsed().as_secs_f64();
+        writeln!(
+            metrics,
+            "{{\"step\":{done},\"loss\":{loss_value},\"lr\":{lr},\"wall_s\":{elapsed_s:.3}}}"
+        )
+        .map_err(|e| io_err(&metrics_file, e))?;
+        on_step(&Progress {
+            step: done,
+            steps: config.steps,
+            loss: loss_value,
+            lr,
+            elapsed_s,
+        });
+        if done % config.checkpoint_every == 0 || done == config.steps {
+            metrics.flush().map_err(|e| io_err(&metrics_file, e))?;
+            let state = CheckpointState {
+                step: done,
+                loss: loss_value,
+            };
+            last_checkpoint = Some(save_checkpoint(
+                run,
+                &state,
+                &model,
+                &ema,
+                &optim,
+                config.keep_checkpoints,
+            )?);
+        }
+    }
+    let ran = config.steps.saturating_sub(start);
+    let checkpoint = match last_checkpoint {
+        Some(c) => c,
+        None => return Err(io_err(run, "no checkpoint was written")),
+    };
+    if ran == 0 {
+        loss_value = latest_checkpoint(run, &mut Vec::new())?.map_or(f64::NAN, |c| c.state.loss);
+    }
+    Ok(TrainSummary {
+        step: config.steps.max(start),
+        loss: loss_value,
+        steps_per_s: ran as f64 / began.elapsed().as_secs_f64().max(1e-9),
+        resumed_from: start,
+        checkpoint,
+        skipped_checkpoints: skipped,
+    })
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), TrainError> {
+    let tmp = path.with_extension("tmp");
+    std::fs::File::create(&tmp)
+        .and_then(|mut f| f.write_all(bytes).and_then(|_| f.sync_all()))
+        .and_then(|_| std::fs::rename(&tmp, path))
+        .map_err(|e| io_err(path, e))
+}
+
+/// Drops metric lines beyond `step` (left by a run that stopped between checkpoints).
+fn truncate_metrics(file: &Path, step: usize) -> Result<(), TrainError> {
+    if !file.exists() {
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(file).map_err(|e| io_err(file, e))?;
+    let kept: String = text
+        .lines()
+        .filter(|line| {
+            serde_json::from_str::<serde_json::Value>(line)
+                .ok()
+                .and_then(|v| v["step"].as_u64())
+                .is_some_and(|s| s as usize <= step)
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    write_atomically(file, kept.as_bytes())
+}
