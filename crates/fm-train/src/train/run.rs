@@ -113,14 +113,12 @@ pub fn train(
     let mut start = 0;
     let mut skipped = Vec::new();
     let mut last_checkpoint = None;
-    if resume {
-        if let Some(ck) = latest_checkpoint(run, &mut skipped)? {
-            model = load_weights(model, &ck.model_file())?;
-            ema = load_weights(ema, &ck.ema_file())?;
-            optim = load_optimizer(&ck, optim)?;
-            start = ck.state.step;
-            last_checkpoint = Some(ck.dir);
-        }
+    if resume && let Some(ck) = latest_checkpoint(run, &mut skipped)? {
+        model = load_weights(model, &ck.model_file())?;
+        ema = load_weights(ema, &ck.ema_file())?;
+        optim = load_optimizer(&ck, optim)?;
+        start = ck.state.step;
+        last_checkpoint = Some(ck.dir);
     }
     let metrics_file = run.join("metrics.jsonl");
     truncate_metrics(&metrics_file, start)?;

@@ -1,0 +1,221 @@
+//! Bad input gives one clear error line and a non-zero exit, never a panic.
+
+use std::process::Command;
+
+fn fm(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_fm"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_input_is_reported_not_panicked() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let bad_csv = d.join("bad.csv");
+    std::fs::write(&bad_csv, "1,2\n3,abc\n").unwrap();
+    let nan_csv = d.join("nan.csv");
+    std::fs::write(&nan_csv, "1,2\nNaN,3\n").unwrap();
+    let npy = d.join("bad.npy");
+    std::fs::write(&npy, b"\x93NUMPY\x01\x00\x10\x00{'descr': '<i4'}").unwrap();
+    let out = d.join("run").display().to_string();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec!["train", "--data", "checkers", "--out", &out]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            "unknown data 'checkers'",
+        ),
+        (
+            vec![
+                "train".into(),
+                "--data".into(),
+                format!("file:{}", bad_csv.display()),
+                "--out".into(),
+                out.clone(),
+            ],
+            "line 2, column 2: 'abc' is not a number",
+        ),
+        (
+            vec![
+                "train".into(),
+                "--data".into(),
+                format!("file:{}", nan_csv.display()),
+                "--out".into(),
+                out.clone(),
+            ],
+            "not a finite number",
+        ),
+        (
+            vec![
+                "train".into(),
+                "--data".into(),
+                format!("file:{}", npy.display()),
+                "--out".into(),
+                out.clone(),
+            ],
+            "bad.npy",
+        ),
+        (
+            vec![
+                "train".into(),
+                "--data".into(),
+                format!("file:{}/missing.csv", d.display()),
+                "--out".into(),
+                out.clone(),
+            ],
+            "missing.csv: cannot read",
+        ),
+        (
+            vec![
+                "train",
+                "--data",
+                "checkerboard",
+                "--steps",
+                "0",
+                "--out",
+                &out,
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+            "steps must be at least 1",
+        ),
+        (
+            vec![
+                "train",
+                "--data",
+                "checkerboard",
+                "--batch-size=-4",
+                "--out",
+                &out,
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+            "--batch-size",
+        ),
+        (
+            vec![
+                "train",
+                "--data",
+                "checkerboard",
+                "--path",
+                "diffusion",
+                "--out",
+                &out,
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
+            "unknown path 'diffusion'",
+        ),
+        (
+            vec!["sample".into(), "--run".into(), d.display().to_string()],
+            "config.json",
+        ),
+        (
+            vec!["sample", "--run", ".", "--device", "cuda"]
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            "--features cuda",
+        ),
+    ];
+    for (args, want) in cases {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (ok, stderr) = fm(&refs);
+        assert!(!ok, "{args:?} succeeded");
+        assert!(
+            stderr.contains(want),
+            "{args:?}: expected '{want}' in {stderr:?}"
+        );
+        assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+    }
+    // A run folder with a config but no checkpoint.
+    let run = d.join("empty-run");
+    std::fs::create_dir_all(&run).unwrap();
+    std::fs::write(
+        run.join("config.json"),
+        serde_json::to_string(&fm_train::train::TrainConfig::new("checkerboard", 2)).unwrap(),
+    )
+    .unwrap();
+    let (ok, stderr) = fm(&["nll", "--run", run.to_str().unwrap()]);
+    assert!(!ok && stderr.contains("no checkpoint"), "{stderr}");
+}
+
+#[test]
+fn train_and_sample_end_to_end_with_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let run_s = run.to_str().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_fm"))
+        .args([
+            "train",
+            "--data",
+            "moons",
+            "--steps",
+            "6",
+            "--batch-size",
+            "128",
+            "--hidden",
+            "16",
+            "--depth",
+            "2",
+            "--checkpoint-every",
+            "3",
+            "--out",
+            run_s,
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(last["step"], 6);
+    assert!(
+        last["loss"].as_f64().unwrap().is_finite() && last["steps_per_s"].as_f64().unwrap() > 0.0
+    );
+    let npy = dir.path().join("s.npy");
+    let png = dir.path().join("s.png");
+    let out = Command::new(env!("CARGO_BIN_EXE_fm"))
+        .args([
+            "sample",
+            "--run",
+            run_s,
+            "--n",
+            "300",
+            "--solver",
+            "midpoint",
+            "--steps",
+            "10",
+            "--out",
+            npy.to_str().unwrap(),
+            "--png",
+            png.to_str().unwrap(),
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
+    assert_eq!(last["nfe"], 20.0);
+    assert_eq!(fm_train::data::read_npy(&npy).unwrap().len(), 300);
+    assert!(png.is_file());
+}
