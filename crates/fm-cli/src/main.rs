@@ -105,7 +105,8 @@ struct TrainArgs {
     /// Checkpoint every N steps (and at the end).
     #[arg(long, default_value_t = 1000)]
     checkpoint_every: usize,
-    /// Continue the run in --out from its newest checkpoint.
+    /// Continue the run in --out from its newest checkpoint, up to --steps (the other settings
+    /// come from the run's config.json).
     #[arg(long)]
     resume: bool,
     /// The run folder (config, checkpoints, metrics).
@@ -214,7 +215,7 @@ struct DemoArgs {
     /// Training steps (2000 reach an entropy gap near 0.22 nats in about 2.5 minutes on 2 cores).
     #[arg(long, default_value_t = 2000)]
     steps: usize,
-    /// Where the run and the pictures go.
+    /// Where the run and the pictures go (an earlier demo run there is replaced).
     #[arg(long, default_value = "runs/demo")]
     out: PathBuf,
     #[command(flatten)]
@@ -363,6 +364,12 @@ fn cmd_sample(a: &SampleArgs) -> Result<Value> {
             .with_context(|| format!("writing {}", out.display()))?;
     }
     if let Some(png) = &a.png {
+        if samples.dim != 2 {
+            bail!(
+                "--png draws 2-D points; this run's data has {} dimensions",
+                samples.dim
+            );
+        }
         let data = DataSource::parse(&trained.config.data)?;
         let mut rng = ChaCha8Rng::seed_from_u64(a.seed);
         plot::samples_beside_data(&samples, &data.sample(samples.len(), &mut rng), png)?;
@@ -394,6 +401,9 @@ fn nll_report(
 }
 
 fn cmd_nll(a: &NllArgs) -> Result<Value> {
+    if a.n == 0 {
+        bail!("--n must be at least 1");
+    }
     let device = device::parse(&a.common.device)?;
     device.seed(a.seed);
     let trained = load_run(&a.run, &device, a.solver.raw_weights)?;
@@ -426,6 +436,9 @@ fn evaluate(
 }
 
 fn cmd_eval(a: &EvalArgs) -> Result<Value> {
+    if a.n == 0 {
+        bail!("--n must be at least 1");
+    }
     let device = device::parse(&a.common.device)?;
     device.seed(a.seed);
     let trained = load_run(&a.run, &device, a.solver.raw_weights)?;
@@ -450,6 +463,11 @@ fn cmd_demo(a: &DemoArgs) -> Result<Value> {
             a.steps,
             a.out.display()
         );
+    }
+    let old = a.out.join("checkpoints");
+    if old.exists() {
+        std::fs::remove_dir_all(&old)
+            .with_context(|| format!("removing the earlier demo run in {}", old.display()))?;
     }
     let train_report = run_training(&config, &a.out, &device, false, a.common.json)?;
     device.seed(1);

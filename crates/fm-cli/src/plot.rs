@@ -23,12 +23,17 @@ fn colour(u: f64) -> Rgb<u8> {
     Rgb([(r * 255.0) as u8, (g * 255.0) as u8, (b * 255.0) as u8])
 }
 
-/// Draws a log-scaled 2-D histogram of `points` into the panel at x offset `left`.
+/// Side of a histogram bin, in pixels.
+const BIN: u32 = 4;
+
+/// Draws a log-scaled 2-D histogram of `points` (bins of `BIN` pixels) into the panel at x
+/// offset `left`.
 fn histogram(img: &mut RgbImage, left: u32, points: &Points) {
-    let mut counts = vec![0u32; (PANEL * PANEL) as usize];
+    let bins = PANEL / BIN;
+    let mut counts = vec![0u32; (bins * bins) as usize];
     for p in points.values.chunks_exact(points.dim) {
         if let (Some(x), Some(y)) = (to_pixel(p[0] as f64), to_pixel(p[1] as f64)) {
-            counts[((PANEL - 1 - y) * PANEL + x) as usize] += 1;
+            counts[((bins - 1 - y / BIN) * bins + x / BIN) as usize] += 1;
         }
     }
     let max = counts.iter().copied().max().unwrap_or(1).max(1) as f64;
@@ -38,7 +43,12 @@ fn histogram(img: &mut RgbImage, left: u32, points: &Points) {
         } else {
             (1.0 + c as f64).ln() / (1.0 + max).ln()
         };
-        img.put_pixel(left + i as u32 % PANEL, i as u32 / PANEL, colour(u));
+        let (bx, by) = (i as u32 % bins, i as u32 / bins);
+        for dx in 0..BIN {
+            for dy in 0..BIN {
+                img.put_pixel(left + bx * BIN + dx, by * BIN + dy, colour(u));
+            }
+        }
     }
 }
 

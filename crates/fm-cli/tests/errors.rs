@@ -151,6 +151,33 @@ fn bad_input_is_reported_not_panicked() {
 }
 
 #[test]
+fn a_finished_run_is_not_overwritten_without_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let args = [
+        "train",
+        "--data",
+        "rings",
+        "--steps",
+        "2",
+        "--batch-size",
+        "32",
+        "--hidden",
+        "8",
+        "--depth",
+        "1",
+        "--out",
+        run.to_str().unwrap(),
+        "--json",
+    ];
+    assert!(fm(&args).0);
+    let (ok, stderr) = fm(&args);
+    assert!(!ok && stderr.contains("--resume"), "{stderr}");
+    let (ok, stderr) = fm(&["sample", "--run", run.to_str().unwrap(), "--n", "0"]);
+    assert!(!ok && stderr.contains("--n must be at least 1"), "{stderr}");
+}
+
+#[test]
 fn train_and_sample_end_to_end_with_json() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");

@@ -99,6 +99,12 @@ pub fn train(
         )));
     }
     let path = AffinePath::new(config.scheduler().map_err(TrainError::Config)?);
+    if !resume && latest_checkpoint(run, &mut Vec::new())?.is_some() {
+        return Err(TrainError::Config(format!(
+            "{} already holds a run with checkpoints: continue it with --resume, or choose another output folder",
+            run.display()
+        )));
+    }
     std::fs::create_dir_all(run).map_err(|e| io_err(run, e))?;
     write_atomically(
         &run.join("config.json"),
