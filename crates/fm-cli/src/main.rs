@@ -516,7 +516,7 @@ fn cmd_demo(a: &DemoArgs) -> Result<Value> {
     plot::trajectories(&states, &a.out.join("trajectories.png"))?;
     // Model log-density on a 80 x 80 grid.
     let k = 80;
-    let grid = plot::grid(k);
+    let (grid, _) = Points::grid(plot::LIMIT, k);
     let coarse = SolverArgs {
         rtol: 1e-4,
         atol: 1e-4,

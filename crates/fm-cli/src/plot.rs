@@ -93,7 +93,8 @@ pub fn trajectories(states: &[Points], path: &Path) -> Result<()> {
     save(&img, path)
 }
 
-/// A heat map of `log p` on the `k x k` grid of [`grid`], clipped below at `max - 8` nats.
+/// A heat map of `log p` on the `k x k` grid `Points::grid(LIMIT, k)`, clipped below at
+/// `max - 8` nats.
 pub fn log_density(logp: &[f64], k: usize, path: &Path) -> Result<()> {
     let max = logp.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let cell = PANEL as usize / k;
@@ -112,17 +113,4 @@ pub fn log_density(logp: &[f64], k: usize, path: &Path) -> Result<()> {
         }
     }
     save(&img, path)
-}
-
-/// The centres of a `k x k` grid over the plotted square, x-major.
-pub fn grid(k: usize) -> Points {
-    let h = 2.0 * LIMIT / k as f64;
-    let mut values = Vec::with_capacity(2 * k * k);
-    for i in 0..k {
-        for j in 0..k {
-            values.push((-LIMIT + (i as f64 + 0.5) * h) as f32);
-            values.push((-LIMIT + (j as f64 + 0.5) * h) as f32);
-        }
-    }
-    Points { values, dim: 2 }
 }

@@ -5,22 +5,9 @@ use fm_train::data::{DataSource, Points, Toy};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-/// A `k x k` grid of cell centres over `[-lim, lim]^2`, with the cell area.
-fn grid(lim: f64, k: usize) -> (Points, f64) {
-    let h = 2.0 * lim / k as f64;
-    let mut values = Vec::with_capacity(2 * k * k);
-    for i in 0..k {
-        for j in 0..k {
-            values.push((-lim + (i as f64 + 0.5) * h) as f32);
-            values.push((-lim + (j as f64 + 0.5) * h) as f32);
-        }
-    }
-    (Points { values, dim: 2 }, h * h)
-}
-
 #[test]
 fn densities_integrate_to_one_and_match_entropy() {
-    let (points, area) = grid(6.0, 600);
+    let (points, area) = Points::grid(6.0, 600);
     for toy in Toy::ALL {
         let logp = toy.log_density(&points);
         let mass: f64 = logp.iter().map(|l| l.exp() * area).sum();

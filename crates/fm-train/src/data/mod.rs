@@ -37,6 +37,17 @@ impl Points {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// The centres of a `k x k` grid of square cells over `[-limit, limit]^2`, x-major, and the
+    /// area of one cell (for pictures of densities and for integrating them).
+    pub fn grid(limit: f64, k: usize) -> (Self, f64) {
+        let h = 2.0 * limit / k as f64;
+        let centre = |i: usize| (-limit + (i as f64 + 0.5) * h) as f32;
+        let values = (0..k)
+            .flat_map(|i| (0..k).flat_map(move |j| [centre(i), centre(j)]))
+            .collect();
+        (Self { values, dim: 2 }, h * h)
+    }
 }
 
 /// Where training and evaluation points come from.
