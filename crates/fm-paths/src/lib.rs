@@ -25,4 +25,4 @@ pub use gaussian::GaussianData;
 pub use parametrization::Parametrization;
 pub use path::{AffinePath, PathSample};
 pub use real::Real;
-pub use scheduler::{AnyScheduler, Coefficients, Scheduler};
+pub use scheduler::{AnyScheduler, Coefficients, Scheduler, TIME_EPSILON};

@@ -181,3 +181,29 @@ fn diffusion_path_end_points() {
         );
     }
 }
+
+/// Over each scheduler's training range the CFM target coefficients are finite in f32.
+#[test]
+fn training_range_keeps_targets_finite_in_f32() {
+    let schedulers = [
+        AnyScheduler::CondOt(CondOt::new(0.0)),
+        AnyScheduler::Vp(Vp::default()),
+        AnyScheduler::Ve(Ve::default()),
+        AnyScheduler::Polynomial(Polynomial { exponent: 0.5 }),
+        AnyScheduler::Cosine(Cosine),
+        AnyScheduler::LinearVp(LinearVp),
+    ];
+    for s in schedulers {
+        let (lo, hi) = s.training_range();
+        // The f32 ends of the range and a point beside each, as training draws them.
+        let ts: Vec<f32> = vec![lo as f32, hi as f32, (lo + 1e-7) as f32, (hi - 1e-7) as f32];
+        let t = Tensor::<1>::from_data(TensorData::new(ts, [4]), &device());
+        let c = s.coefficients(t);
+        for part in [c.alpha, c.sigma, c.d_alpha, c.d_sigma] {
+            assert!(
+                values(part).iter().all(|v| v.is_finite()),
+                "{s:?} on [{lo}, {hi}]"
+            );
+        }
+    }
+}

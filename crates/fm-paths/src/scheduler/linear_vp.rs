@@ -1,4 +1,4 @@
-use super::{Coefficients, Scheduler};
+use super::{Coefficients, Scheduler, TIME_EPSILON};
 use crate::Real;
 
 /// Linear variance-preserving schedule: `alpha_t = t`, `sigma_t = sqrt(1 - t^2)`;
@@ -15,5 +15,10 @@ impl Scheduler for LinearVp {
             alpha: t,
             sigma,
         }
+    }
+
+    /// `sigma_t' -> -inf` at t = 1.
+    fn training_range(&self) -> (f64, f64) {
+        (0.0, 1.0 - TIME_EPSILON)
     }
 }

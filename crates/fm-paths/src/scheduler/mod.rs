@@ -38,7 +38,17 @@ pub struct Coefficients<R> {
 pub trait Scheduler: Clone + std::fmt::Debug + Send + Sync {
     /// `alpha_t, sigma_t, alpha_t', sigma_t'` at time `t` (element-wise for tensors).
     fn coefficients<R: Real>(&self, t: R) -> Coefficients<R>;
+
+    /// The times `[t_min, t_max]` to train on: where the CFM target is finite and representable
+    /// in f32. `[0, 1]` unless a derivative diverges at an end (then that end moves in by
+    /// [`TIME_EPSILON`], as score SDE's `eps = 1e-5`).
+    fn training_range(&self) -> (f64, f64) {
+        (0.0, 1.0)
+    }
 }
+
+/// How far training stays from an end of [0, 1] where a schedule's derivative diverges.
+pub const TIME_EPSILON: f64 = 1e-5;
 
 /// Any of the built-in schedulers, chosen at run time (by a CLI flag or a saved config).
 #[derive(Debug, Clone, PartialEq)]
@@ -66,6 +76,17 @@ impl Scheduler for AnyScheduler {
             Self::Polynomial(s) => s.coefficients(t),
             Self::Cosine(s) => s.coefficients(t),
             Self::LinearVp(s) => s.coefficients(t),
+        }
+    }
+
+    fn training_range(&self) -> (f64, f64) {
+        match self {
+            Self::CondOt(s) => s.training_range(),
+            Self::Vp(s) => s.training_range(),
+            Self::Ve(s) => s.training_range(),
+            Self::Polynomial(s) => s.training_range(),
+            Self::Cosine(s) => s.training_range(),
+            Self::LinearVp(s) => s.training_range(),
         }
     }
 }

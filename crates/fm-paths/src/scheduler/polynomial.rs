@@ -1,4 +1,4 @@
-use super::{Coefficients, Scheduler};
+use super::{Coefficients, Scheduler, TIME_EPSILON};
 use crate::Real;
 
 /// Polynomial schedule: `alpha_t = t^n`, `sigma_t = 1 - t^n`;
@@ -20,5 +20,17 @@ impl Scheduler for Polynomial {
             alpha,
             d_alpha,
         }
+    }
+
+    /// For `n < 1`, `alpha_t' = n t^(n-1) -> inf` at t = 0.
+    fn training_range(&self) -> (f64, f64) {
+        (
+            if self.exponent < 1.0 {
+                TIME_EPSILON
+            } else {
+                0.0
+            },
+            1.0,
+        )
     }
 }

@@ -1,4 +1,4 @@
-use super::{Coefficients, Scheduler};
+use super::{Coefficients, Scheduler, TIME_EPSILON};
 use crate::Real;
 
 /// Variance-preserving diffusion path, reversed into flow time (paper eq. 18-19):
@@ -42,5 +42,10 @@ impl Scheduler for Vp {
             d_alpha,
             d_sigma,
         }
+    }
+
+    /// `sigma_t -> 0` and `sigma_t' -> -inf` at t = 1.
+    fn training_range(&self) -> (f64, f64) {
+        (0.0, 1.0 - TIME_EPSILON)
     }
 }

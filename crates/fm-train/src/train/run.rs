@@ -11,7 +11,7 @@ use burn::grad_clipping::GradientClippingConfig;
 use burn::module::Module;
 use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor, TensorData};
-use fm_paths::AffinePath;
+use fm_paths::{AffinePath, Scheduler};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
@@ -135,6 +135,7 @@ pub fn train(
         .map_err(|e| io_err(&metrics_file, e))?;
 
     let (batch, dim) = (config.batch_size, data.dim());
+    let (t_min, t_max) = path.scheduler.training_range();
     let began = Instant::now();
     let mut loss_value = f64::NAN;
     for step in start..config.steps {
@@ -143,7 +144,9 @@ pub fn train(
         let x0: Vec<f32> = (0..batch * dim)
             .map(|_| rng.sample(StandardNormal))
             .collect();
-        let t: Vec<f32> = (0..batch).map(|_| rng.random::<f32>()).collect();
+        let t: Vec<f32> = (0..batch)
+            .map(|_| (t_min + (t_max - t_min) * rng.random::<f64>()) as f32)
+            .collect();
         let x1 = Tensor::<2>::from_data(TensorData::new(x1, [batch, dim]), &dev);
         let x0 = Tensor::<2>::from_data(TensorData::new(x0, [batch, dim]), &dev);
         let t = Tensor::<1>::from_data(TensorData::new(t, [batch]), &dev);
