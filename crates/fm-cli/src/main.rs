@@ -480,7 +480,7 @@ fn cmd_demo(a: &DemoArgs) -> Result<Value> {
         batch: 10_000,
         raw_weights: false,
     };
-    let (mut report, samples) = evaluate(&trained, 4000, 1, &solver, &device)?;
+    let (mut report, _) = evaluate(&trained, 4000, 1, &solver, &device)?;
     let data = DataSource::parse("checkerboard")?;
     let mut rng = ChaCha8Rng::seed_from_u64(2);
     let (more, _) = trained.sample(20_000, 10_000, &solver.config(), &device)?;
@@ -489,7 +489,6 @@ fn cmd_demo(a: &DemoArgs) -> Result<Value> {
         &data.sample(more.len(), &mut rng),
         &a.out.join("samples.png"),
     )?;
-    drop(samples);
     // Trajectories of 400 points saved at 41 times.
     let times: Vec<f64> = (0..=40).map(|i| i as f64 / 40.0).collect();
     let x0 = Tensor::<2>::random(
