@@ -153,7 +153,7 @@ struct SampleArgs {
     #[arg(long)]
     run: PathBuf,
     /// Number of samples.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 10_000, value_parser = at_least_one())]
     n: usize,
     /// Write the samples as an .npy file ([n, D] float32).
     #[arg(long)]
@@ -179,7 +179,7 @@ struct NllArgs {
     #[arg(long)]
     data: Option<String>,
     /// Number of points.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 10_000, value_parser = at_least_one())]
     n: usize,
     /// Divergence: exact, hutchinson[:K] or gaussian[:K].
     #[arg(long, default_value = "exact")]
@@ -199,7 +199,7 @@ struct EvalArgs {
     #[arg(long)]
     run: PathBuf,
     /// Points for NLL and samples for the distances.
-    #[arg(long, default_value_t = 5000)]
+    #[arg(long, default_value_t = 5000, value_parser = at_least_one())]
     n: usize,
     /// Seed of the evaluation.
     #[arg(long, default_value_t = 1)]
@@ -220,6 +220,11 @@ struct DemoArgs {
     out: PathBuf,
     #[command(flatten)]
     common: Common,
+}
+
+/// A count that must be positive (`--n`).
+fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
+    clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
 }
 
 fn main() {
@@ -350,9 +355,6 @@ fn mean_nfe(stats: &[Stats]) -> f64 {
 }
 
 fn cmd_sample(a: &SampleArgs) -> Result<Value> {
-    if a.n == 0 {
-        bail!("--n must be at least 1");
-    }
     let device = device::parse(&a.common.device)?;
     device.seed(a.seed);
     let trained = load_run(&a.run, &device, a.solver.raw_weights)?;
@@ -401,9 +403,6 @@ fn nll_report(
 }
 
 fn cmd_nll(a: &NllArgs) -> Result<Value> {
-    if a.n == 0 {
-        bail!("--n must be at least 1");
-    }
     let device = device::parse(&a.common.device)?;
     device.seed(a.seed);
     let trained = load_run(&a.run, &device, a.solver.raw_weights)?;
@@ -436,9 +435,6 @@ fn evaluate(
 }
 
 fn cmd_eval(a: &EvalArgs) -> Result<Value> {
-    if a.n == 0 {
-        bail!("--n must be at least 1");
-    }
     let device = device::parse(&a.common.device)?;
     device.seed(a.seed);
     let trained = load_run(&a.run, &device, a.solver.raw_weights)?;
