@@ -1,4 +1,5 @@
-//! Data sources: 2-D toy distributions with known densities, and point files.
+//! Data sources: 2-D toy distributions with known densities, point files, and image sets
+//! (IDX and CIFAR-10 binary; the image model arrives with the image issue).
 //!
 //! A source is named by a spec string: `checkerboard`, `8gaussians`, `rings`, `moons`,
 //! `spirals`, or `file:PATH` with `PATH` a `.csv` (one point a row) or `.npy` (2-D f32/f64).
@@ -7,11 +8,13 @@
 
 mod csv;
 mod error;
+mod images;
 mod npy;
 mod toy;
 
 pub use csv::{parse_csv, read_csv, write_csv};
 pub use error::DataError;
+pub use images::{ImageSet, Split, load_cifar10, load_idx, parse_cifar10, parse_idx};
 pub use npy::{parse_npy, read_npy, write_npy};
 pub use toy::Toy;
 

@@ -1,0 +1,223 @@
+//! Image data sets: IDX files (the MNIST format) and the binary version of CIFAR-10.
+//!
+//! - IDX: an optionally gzipped big-endian header, the magic `0x00000803` (u8 images, 3
+//!   dimensions) or `0x00000801` (u8 labels, 1 dimension), one u32 per dimension, then the raw
+//!   row-major bytes. A folder holds `{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]`.
+//! - CIFAR-10 binary: records of 3073 bytes, a label (0..9) then 1024 red, 1024 green and 1024
+//!   blue bytes (32 rows of 32). Training uses `data_batch_1.bin` .. `data_batch_5.bin`,
+//!   evaluation `test_batch.bin`.
+//!
+//! Every fault names the file and what was expected.
+
+use super::DataError;
+use flate2::read::GzDecoder;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// Images as bytes, `[N, C, H, W]` row-major, with optional class labels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageSet {
+    /// `N * C * H * W` pixel values.
+    pub pixels: Vec<u8>,
+    /// One label per image, when the data set has them.
+    pub labels: Option<Vec<u8>>,
+    /// Channels (1 gray, 3 RGB).
+    pub channels: usize,
+    /// Rows.
+    pub height: usize,
+    /// Columns.
+    pub width: usize,
+}
+
+impl ImageSet {
+    /// The number of images.
+    pub fn len(&self) -> usize {
+        self.pixels.len() / (self.channels * self.height * self.width).max(1)
+    }
+
+    /// Whether there are no images.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Which part of a data set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Split {
+    /// The training images.
+    Train,
+    /// The held-out images.
+    Test,
+}
+
+const IDX_IMAGES: u32 = 0x0000_0803;
+const IDX_LABELS: u32 = 0x0000_0801;
+const CIFAR_RECORD: usize = 1 + 3 * 32 * 32;
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+fn read_file(path: &Path) -> Result<Vec<u8>, DataError> {
+    let raw = std::fs::read(path)
+        .map_err(|e| DataError::new(path, format!("cannot read the file: {e}")))?;
+    if raw.starts_with(&GZIP_MAGIC) {
+        let mut out = Vec::new();
+        GzDecoder::new(&raw[..])
+            .read_to_end(&mut out)
+            .map_err(|e| DataError::new(path, format!("corrupt gzip stream: {e}")))?;
+        Ok(out)
+    } else {
+        Ok(raw)
+    }
+}
+
+/// Parses IDX bytes with the given magic: returns the dimensions and the data.
+pub fn parse_idx(bytes: &[u8], magic: u32) -> Result<(Vec<usize>, &[u8]), String> {
+    let word = |i: usize| {
+        bytes
+            .get(4 * i..4 * i + 4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let found = word(0).ok_or("shorter than an IDX header")?;
+    if found != magic {
+        return Err(format!(
+            "magic number 0x{found:08x}, expected 0x{magic:08x} (an IDX {} file)",
+            if magic == IDX_IMAGES {
+                "image"
+            } else {
+                "label"
+            }
+        ));
+    }
+    let rank = (magic & 0xff) as usize;
+    let dims: Vec<usize> = (1..=rank)
+        .map(|i| {
+            word(i)
+                .map(|d| d as usize)
+                .ok_or_else(|| "the header is cut short".to_string())
+        })
+        .collect::<Result<_, _>>()?;
+    let data = &bytes[4 * (rank + 1)..];
+    let want = dims
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or("dimensions overflow")?;
+    if data.len() != want {
+        return Err(format!(
+            "header dimensions {dims:?} need {want} bytes of data, found {}",
+            data.len()
+        ));
+    }
+    Ok((dims, data))
+}
+
+/// Reads the images and labels of an IDX folder (`mnist:DIR` / `idx:DIR`).
+pub fn load_idx(dir: &Path, split: Split) -> Result<ImageSet, DataError> {
+    let prefix = match split {
+        Split::Train => "train",
+        Split::Test => "t10k",
+    };
+    let find = |stem: String| -> Result<PathBuf, DataError> {
+        [dir.join(format!("{stem}.gz")), dir.join(&stem)]
+            .into_iter()
+            .find(|p| p.is_file())
+            .ok_or_else(|| DataError::new(dir, format!("no {stem} or {stem}.gz in the folder")))
+    };
+    let images_file = find(format!("{prefix}-images-idx3-ubyte"))?;
+    let bytes = read_file(&images_file)?;
+    let (dims, pixels) =
+        parse_idx(&bytes, IDX_IMAGES).map_err(|m| DataError::new(&images_file, m))?;
+    let labels_file = find(format!("{prefix}-labels-idx1-ubyte"))?;
+    let label_bytes = read_file(&labels_file)?;
+    let (ldims, labels) =
+        parse_idx(&label_bytes, IDX_LABELS).map_err(|m| DataError::new(&labels_file, m))?;
+    if ldims[0] != dims[0] {
+        return Err(DataError::new(
+            &labels_file,
+            format!(
+                "{} labels for {} images in {}",
+                ldims[0],
+                dims[0],
+                images_file.display()
+            ),
+        ));
+    }
+    Ok(ImageSet {
+        pixels: pixels.to_vec(),
+        labels: Some(labels.to_vec()),
+        channels: 1,
+        height: dims[1],
+        width: dims[2],
+    })
+}
+
+/// Parses CIFAR-10 binary records into pixels (`[N, 3, 32, 32]`) and labels.
+pub fn parse_cifar10(bytes: &[u8]) -> Result<(Vec<u8>, Vec<u8>), String> {
+    if bytes.first() == Some(&0x80) {
+        return Err("this is the Python pickle version of CIFAR-10; use the binary version (data_batch_1.bin .. data_batch_5.bin, test_batch.bin)".into());
+    }
+    if bytes.is_empty() || bytes.len() % CIFAR_RECORD != 0 {
+        return Err(format!(
+            "{} bytes is not a whole number of {CIFAR_RECORD}-byte records",
+            bytes.len()
+        ));
+    }
+    let mut pixels = Vec::with_capacity(bytes.len());
+    let mut labels = Vec::with_capacity(bytes.len() / CIFAR_RECORD);
+    for (i, record) in bytes.chunks_exact(CIFAR_RECORD).enumerate() {
+        if record[0] > 9 {
+            return Err(format!(
+                "record {i}: label {} is not a class 0..9",
+                record[0]
+            ));
+        }
+        labels.push(record[0]);
+        pixels.extend_from_slice(&record[1..]);
+    }
+    Ok((pixels, labels))
+}
+
+/// Reads a CIFAR-10 binary folder (`cifar10:DIR`). For training, a folder that holds only
+/// `test_batch.bin` is used as it is, and the returned note says so.
+pub fn load_cifar10(dir: &Path, split: Split) -> Result<(ImageSet, Option<String>), DataError> {
+    let test = dir.join("test_batch.bin");
+    let train: Vec<PathBuf> = (1..=5)
+        .map(|i| dir.join(format!("data_batch_{i}.bin")))
+        .collect();
+    let (files, note) = match split {
+        Split::Test => (vec![test], None),
+        Split::Train if train.iter().all(|p| p.is_file()) => (train, None),
+        Split::Train if test.is_file() => (
+            vec![test.clone()],
+            Some(format!(
+                "{} has no data_batch_1..5.bin; training on {}",
+                dir.display(),
+                test.display()
+            )),
+        ),
+        Split::Train => {
+            let pickle = dir.join("data_batch_1");
+            let why = if pickle.is_file() {
+                "holds the Python pickle version of CIFAR-10; use the binary version (data_batch_1.bin .. data_batch_5.bin, test_batch.bin)"
+            } else {
+                "has neither data_batch_1.bin .. data_batch_5.bin nor test_batch.bin"
+            };
+            return Err(DataError::new(dir, why));
+        }
+    };
+    let mut set = ImageSet {
+        pixels: Vec::new(),
+        labels: Some(Vec::new()),
+        channels: 3,
+        height: 32,
+        width: 32,
+    };
+    for file in files {
+        let bytes = read_file(&file)?;
+        let (pixels, labels) = parse_cifar10(&bytes).map_err(|m| DataError::new(&file, m))?;
+        set.pixels.extend(pixels);
+        set.labels
+            .as_mut()
+            .expect("CIFAR-10 has labels")
+            .extend(labels);
+    }
+    Ok((set, note))
+}

@@ -1,0 +1,145 @@
+//! IDX and CIFAR-10 readers against the real fixtures in `../shared/data` (skipped with a message
+//! when absent), corrupt files, and arbitrary bytes.
+
+use fm_train::data::{Split, load_cifar10, load_idx, parse_cifar10, parse_idx};
+use proptest::prelude::*;
+use std::path::PathBuf;
+
+/// `../shared/data/NAME` beside the repository, if present.
+fn shared(name: &str) -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/data")
+        .join(name);
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "skipped: {} is absent (the shared data sets are not part of a clone)",
+            dir.display()
+        );
+        None
+    }
+}
+
+#[test]
+fn mnist_fixture_reads_with_the_known_labels() {
+    let Some(dir) = shared("mnist") else { return };
+    let train = load_idx(&dir, Split::Train).unwrap();
+    let test = load_idx(&dir, Split::Test).unwrap();
+    assert_eq!(
+        (train.len(), train.height, train.width, train.channels),
+        (60_000, 28, 28, 1)
+    );
+    assert_eq!(test.len(), 10_000);
+    // The canonical first labels: 5 0 4 1 9 (train) and 7 2 1 0 4 (test).
+    assert_eq!(&train.labels.as_ref().unwrap()[..5], &[5, 0, 4, 1, 9]);
+    assert_eq!(&test.labels.as_ref().unwrap()[..5], &[7, 2, 1, 0, 4]);
+}
+
+#[test]
+fn digits_fixture_reads() {
+    let Some(dir) = shared("digits8x8") else {
+        return;
+    };
+    let set = load_idx(&dir, Split::Train).unwrap();
+    assert_eq!((set.len(), set.height, set.width), (1797, 8, 8));
+    assert!(set.labels.unwrap().iter().all(|&l| l < 10));
+    let err = load_idx(&dir, Split::Test).unwrap_err().to_string();
+    assert!(err.contains("t10k-images-idx3-ubyte"), "{err}");
+}
+
+#[test]
+fn cifar_fixture_reads_and_says_it_trains_on_the_test_batch() {
+    let Some(dir) = shared("cifar10-foolbox20") else {
+        return;
+    };
+    let (test, note) = load_cifar10(&dir, Split::Test).unwrap();
+    assert!(note.is_none());
+    assert_eq!(
+        (test.len(), test.channels, test.height, test.width),
+        (20, 3, 32, 32)
+    );
+    // CIFAR-10's test set starts cat, ship, ship, airplane, frog.
+    assert_eq!(&test.labels.as_ref().unwrap()[..5], &[3, 8, 8, 0, 6]);
+    let (train, note) = load_cifar10(&dir, Split::Train).unwrap();
+    assert_eq!(train, test);
+    assert!(note.unwrap().contains("test_batch.bin"));
+}
+
+#[test]
+fn corrupt_image_files_name_the_fault() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let header = |magic: u32, dims: &[u32]| -> Vec<u8> {
+        std::iter::once(magic)
+            .chain(dims.iter().copied())
+            .flat_map(u32::to_be_bytes)
+            .collect()
+    };
+    // Labels for a different number of images.
+    let mut images = header(0x803, &[2, 2, 2]);
+    images.extend([0u8; 8]);
+    let mut labels = header(0x801, &[3]);
+    labels.extend([1u8, 2, 3]);
+    std::fs::write(d.join("train-images-idx3-ubyte"), &images).unwrap();
+    std::fs::write(d.join("train-labels-idx1-ubyte"), &labels).unwrap();
+    let err = load_idx(d, Split::Train).unwrap_err().to_string();
+    assert!(err.contains("3 labels for 2 images"), "{err}");
+    // Swapped files: the magic number says so.
+    std::fs::write(d.join("train-images-idx3-ubyte"), &labels).unwrap();
+    let err = load_idx(d, Split::Train).unwrap_err().to_string();
+    assert!(
+        err.contains("train-images-idx3-ubyte") && err.contains("magic number 0x00000801"),
+        "{err}"
+    );
+    // A gzip stream cut short.
+    std::fs::write(d.join("train-images-idx3-ubyte"), b"").unwrap();
+    std::fs::remove_file(d.join("train-images-idx3-ubyte")).unwrap();
+    std::fs::write(d.join("train-images-idx3-ubyte.gz"), [0x1f, 0x8b, 8, 0, 0]).unwrap();
+    let err = load_idx(d, Split::Train).unwrap_err().to_string();
+    assert!(err.contains(".gz") && err.contains("gzip"), "{err}");
+    // CIFAR: truncated, bad label, pickle.
+    assert!(
+        parse_cifar10(&[0u8; 3072])
+            .unwrap_err()
+            .contains("3073-byte records")
+    );
+    let mut record = vec![0u8; 3073];
+    record[0] = 12;
+    assert!(parse_cifar10(&record).unwrap_err().contains("label 12"));
+    assert!(
+        parse_cifar10(&[0x80, 0x02, 0x7d])
+            .unwrap_err()
+            .contains("pickle")
+    );
+    std::fs::write(d.join("data_batch_1"), [0x80, 0x02]).unwrap();
+    let err = load_cifar10(d, Split::Train).unwrap_err().to_string();
+    assert!(
+        err.contains("pickle") && err.contains("data_batch_1.bin"),
+        "{err}"
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Arbitrary bytes never panic the parsers.
+    #[test]
+    fn image_parsers_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..200)) {
+        let _ = parse_idx(&bytes, 0x803);
+        let _ = parse_idx(&bytes, 0x801);
+        let _ = parse_cifar10(&bytes);
+    }
+
+    /// A valid IDX image file parses to its own dimensions; any cut is rejected.
+    #[test]
+    fn idx_round_trip_and_truncation(n in 1u32..5, h in 1u32..6, w in 1u32..6, cut in 1usize..20) {
+        let mut bytes: Vec<u8> = [0x803u32, n, h, w].iter().flat_map(|v| v.to_be_bytes()).collect();
+        bytes.extend((0..n * h * w).map(|i| i as u8));
+        let (dims, data) = parse_idx(&bytes, 0x803).unwrap();
+        prop_assert_eq!(dims, vec![n as usize, h as usize, w as usize]);
+        prop_assert_eq!(data.len(), (n * h * w) as usize);
+        let cut = cut.min(bytes.len());
+        prop_assert!(parse_idx(&bytes[..bytes.len() - cut], 0x803).is_err());
+    }
+}
