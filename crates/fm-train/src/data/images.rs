@@ -154,7 +154,7 @@ pub fn parse_cifar10(bytes: &[u8]) -> Result<(Vec<u8>, Vec<u8>), String> {
     if bytes.first() == Some(&0x80) {
         return Err("this is the Python pickle version of CIFAR-10; use the binary version (data_batch_1.bin .. data_batch_5.bin, test_batch.bin)".into());
     }
-    if bytes.is_empty() || bytes.len() % CIFAR_RECORD != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(CIFAR_RECORD) {
         return Err(format!(
             "{} bytes is not a whole number of {CIFAR_RECORD}-byte records",
             bytes.len()
