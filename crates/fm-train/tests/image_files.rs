@@ -143,3 +143,41 @@ proptest! {
         prop_assert!(parse_idx(&bytes[..bytes.len() - cut], 0x803).is_err());
     }
 }
+
+#[test]
+fn png_folder_reads_gray_and_rgb_and_refuses_mixtures() {
+    use image::{GrayImage, Luma, Rgb, RgbImage};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let rgb = RgbImage::from_fn(4, 3, |x, y| Rgb([x as u8, y as u8, 200]));
+    rgb.save(d.join("a.png")).unwrap();
+    rgb.save(d.join("b.png")).unwrap();
+    let set = fm_train::data::load_png_dir(d).unwrap();
+    assert_eq!(
+        (set.len(), set.channels, set.height, set.width),
+        (2, 3, 3, 4)
+    );
+    // Channel-first: the red plane is x, the green plane y, the blue plane 200.
+    assert_eq!(&set.pixels[..4], &[0, 1, 2, 3]);
+    assert_eq!(set.pixels[12 + 4], 1);
+    assert_eq!(set.pixels[24], 200);
+    GrayImage::from_pixel(4, 3, Luma([9]))
+        .save(d.join("c.png"))
+        .unwrap();
+    let err = fm_train::data::load_png_dir(d).unwrap_err().to_string();
+    assert!(err.contains("c.png") && err.contains("a.png"), "{err}");
+    std::fs::remove_file(d.join("c.png")).unwrap();
+    std::fs::write(d.join("d.png"), b"not a png").unwrap();
+    let err = fm_train::data::load_png_dir(d).unwrap_err().to_string();
+    assert!(
+        err.contains("d.png") && err.contains("not a readable PNG"),
+        "{err}"
+    );
+    let empty = tempfile::tempdir().unwrap();
+    assert!(
+        fm_train::data::load_png_dir(empty.path())
+            .unwrap_err()
+            .to_string()
+            .contains("no .png")
+    );
+}

@@ -6,6 +6,8 @@
 //! - CIFAR-10 binary: records of 3073 bytes, a label (0..9) then 1024 red, 1024 green and 1024
 //!   blue bytes (32 rows of 32). Training uses `data_batch_1.bin` .. `data_batch_5.bin`,
 //!   evaluation `test_batch.bin`.
+//! - A folder of PNG files (`images:DIR`): every `*.png` in name order, all of one size, all gray
+//!   or all RGB (gray-with-alpha and RGBA are refused rather than silently flattened).
 //!
 //! Every fault names the file and what was expected.
 
@@ -220,4 +222,72 @@ pub fn load_cifar10(dir: &Path, split: Split) -> Result<(ImageSet, Option<String
             .extend(labels);
     }
     Ok((set, note))
+}
+
+/// Reads every `*.png` in `dir` (sorted by name) as one image set without labels.
+pub fn load_png_dir(dir: &Path) -> Result<ImageSet, DataError> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| DataError::new(dir, format!("cannot read the folder: {e}")))?;
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| e.eq_ignore_ascii_case("png"))
+        })
+        .collect();
+    files.sort();
+    let first = files
+        .first()
+        .ok_or_else(|| DataError::new(dir, "the folder holds no .png files"))?
+        .clone();
+    let mut set: Option<ImageSet> = None;
+    for file in &files {
+        let img = image::open(file)
+            .map_err(|e| DataError::new(file, format!("not a readable PNG: {e}")))?;
+        let (width, height) = (img.width() as usize, img.height() as usize);
+        let (channels, bytes) = match img {
+            image::DynamicImage::ImageLuma8(g) => (1, g.into_raw()),
+            image::DynamicImage::ImageRgb8(rgb) => {
+                let (w, h) = rgb.dimensions();
+                let raw = rgb.into_raw();
+                // HWC -> CHW.
+                let plane = (w * h) as usize;
+                let chw = (0..3 * plane)
+                    .map(|i| raw[(i % plane) * 3 + i / plane])
+                    .collect();
+                (3, chw)
+            }
+            other => {
+                return Err(DataError::new(
+                    file,
+                    format!(
+                        "colour type {:?}: expected 8-bit gray or RGB",
+                        other.color()
+                    ),
+                ));
+            }
+        };
+        let set = set.get_or_insert_with(|| ImageSet {
+            pixels: Vec::new(),
+            labels: None,
+            channels,
+            height,
+            width,
+        });
+        if (set.channels, set.height, set.width) != (channels, height, width) {
+            return Err(DataError::new(
+                file,
+                format!(
+                    "{channels} x {height} x {width} (channels x rows x columns), but {} is {} x {} x {}",
+                    first.display(),
+                    set.channels,
+                    set.height,
+                    set.width
+                ),
+            ));
+        }
+        set.pixels.extend(bytes);
+    }
+    Ok(set.expect("at least one file"))
 }
