@@ -181,3 +181,46 @@ fn png_folder_reads_gray_and_rgb_and_refuses_mixtures() {
             .contains("no .png")
     );
 }
+
+#[test]
+fn batches_map_pixels_to_the_unit_interval() {
+    use fm_train::data::{ImageSet, bits_per_dim};
+    use rand::SeedableRng;
+    let set = ImageSet {
+        pixels: vec![0, 255, 128, 7, 1, 2],
+        labels: None,
+        channels: 1,
+        height: 1,
+        width: 3,
+    };
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    let centre = set.batch(&[0, 1], &mut rng, false, false);
+    let want = |p: f32| 2.0 * (p + 0.5) / 256.0 - 1.0;
+    assert_eq!(
+        centre,
+        vec![
+            want(0.0),
+            want(255.0),
+            want(128.0),
+            want(7.0),
+            want(1.0),
+            want(2.0)
+        ]
+    );
+    // Dequantized values stay in their pixel's bin and average to its centre.
+    let n = 20_000;
+    let mut mean = 0.0;
+    for _ in 0..n {
+        let v = set.batch(&[0], &mut rng, true, false);
+        assert!(v[1] >= 2.0 * 255.0 / 256.0 - 1.0 && v[1] < 1.0);
+        mean += v[0] as f64 / n as f64;
+    }
+    assert!((mean - want(0.0) as f64).abs() < 1e-3, "{mean}");
+    // Flipping mirrors rows, about half of the time.
+    let flips = (0..1000)
+        .filter(|_| set.batch(&[0], &mut rng, false, true)[0] == want(128.0))
+        .count();
+    assert!((400..600).contains(&flips), "{flips}");
+    // A uniform density on [-1, 1]^D (log p = -D ln 2) is 8 bits per dimension.
+    assert!((bits_per_dim(-3072.0 * std::f64::consts::LN_2, 3072) - 8.0).abs() < 1e-12);
+}

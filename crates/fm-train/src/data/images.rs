@@ -13,6 +13,7 @@
 
 use super::DataError;
 use flate2::read::GzDecoder;
+use rand::Rng;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -41,6 +42,45 @@ impl ImageSet {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Values per image, `C * H * W`.
+    pub fn image_size(&self) -> usize {
+        self.channels * self.height * self.width
+    }
+
+    /// The images at `indices` mapped to [-1, 1], `[len, C, H, W]` row-major:
+    /// `x = 2 (p + u) / 256 - 1` with `u ~ U[0, 1)` (uniform dequantization) when `dequantize`,
+    /// else `u = 1/2` (the bin centre); each image mirrored left-right with probability 1/2 when
+    /// `flip`.
+    pub fn batch(
+        &self,
+        indices: &[usize],
+        rng: &mut impl Rng,
+        dequantize: bool,
+        flip: bool,
+    ) -> Vec<f32> {
+        let size = self.image_size();
+        let mut out = Vec::with_capacity(indices.len() * size);
+        for &i in indices {
+            let image = &self.pixels[i * size..(i + 1) * size];
+            let mirror = flip && rng.random::<bool>();
+            for row in image.chunks_exact(self.width) {
+                for x in 0..self.width {
+                    let p = row[if mirror { self.width - 1 - x } else { x }] as f64;
+                    let u = if dequantize { rng.random::<f64>() } else { 0.5 };
+                    out.push((2.0 * (p + u) / 256.0 - 1.0) as f32);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Bits per dimension of 8-bit data from a log-density of its [-1, 1] image:
+/// `bpd = -log p(x) / (D ln 2) + 7` (the map from `[0, 256)` to `[-1, 1)` scales each dimension by
+/// `1 / 128`, contributing `log2 128 = 7` bits).
+pub fn bits_per_dim(log_p: f64, dims: usize) -> f64 {
+    -log_p / (dims as f64 * std::f64::consts::LN_2) + 7.0
 }
 
 /// Which part of a data set.

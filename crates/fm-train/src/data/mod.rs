@@ -14,7 +14,9 @@ mod toy;
 
 pub use csv::{parse_csv, read_csv, write_csv};
 pub use error::DataError;
-pub use images::{ImageSet, Split, load_cifar10, load_idx, load_png_dir, parse_cifar10, parse_idx};
+pub use images::{
+    ImageSet, Split, bits_per_dim, load_cifar10, load_idx, load_png_dir, parse_cifar10, parse_idx,
+};
 pub use npy::{parse_npy, read_npy, write_npy};
 pub use toy::Toy;
 
