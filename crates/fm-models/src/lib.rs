@@ -2,6 +2,7 @@
 //!
 //! - [`TimeMlp`]: a time-conditioned MLP for low-dimensional data (the paper's 2-D experiments:
 //!   5 linear layers of 512 units).
+//! - [`UNet`]: an ADM-style U-Net for images, with presets `tiny`, `mnist`, `cifar10`.
 //! - [`TimeEmbedding`]: how the time `t` enters a network.
 //!
 //! Every network is built from a `#[derive(Config)]` with `init(&device)` and has
@@ -10,7 +11,9 @@
 mod activation;
 mod mlp;
 mod time;
+mod unet;
 
 pub use activation::Activation;
 pub use mlp::{TimeMlp, TimeMlpConfig};
 pub use time::TimeEmbedding;
+pub use unet::{UNet, UNetConfig};

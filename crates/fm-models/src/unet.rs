@@ -1,0 +1,337 @@
+//! A U-Net velocity network in the style of the ADM model the paper used for images
+//! (Dhariwal & Nichol 2021): residual blocks with group norm, SiLU, dropout and a time (and
+//! class) embedding added in every block; self-attention at chosen resolutions; skip connections
+//! between the down and up paths.
+
+use crate::time::TimeEmbedding;
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::attention::{MhaInput, MultiHeadAttention, MultiHeadAttentionConfig};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{
+    Dropout, DropoutConfig, Embedding, EmbeddingConfig, GroupNorm, GroupNormConfig, Linear,
+    LinearConfig, PaddingConfig2d,
+};
+use burn::tensor::activation::silu;
+use burn::tensor::module::interpolate;
+use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
+use burn::tensor::{Device, Int, Tensor};
+
+/// Configuration of a [`UNet`].
+#[derive(Config, Debug, PartialEq)]
+pub struct UNetConfig {
+    /// Image channels (1 gray, 3 RGB), in and out.
+    pub in_channels: usize,
+    /// Image side in pixels (square images); it must halve evenly at each level.
+    pub image_size: usize,
+    /// Channels at the first level.
+    #[config(default = 64)]
+    pub base_channels: usize,
+    /// Channel multiplier of each level; one level per entry, each but the last halving the
+    /// resolution.
+    #[config(default = "vec![1, 2, 2]")]
+    pub channel_mult: Vec<usize>,
+    /// Residual blocks per level.
+    #[config(default = 2)]
+    pub res_blocks: usize,
+    /// Resolutions (in pixels) at which blocks add self-attention.
+    #[config(default = "vec![]")]
+    pub attention_resolutions: Vec<usize>,
+    /// Channels per attention head.
+    #[config(default = 64)]
+    pub head_channels: usize,
+    /// Dropout inside residual blocks.
+    #[config(default = 0.1)]
+    pub dropout: f64,
+    /// Groups of group norm (reduced to a divisor of each layer's channels).
+    #[config(default = 32)]
+    pub groups: usize,
+    /// Number of classes for class-conditional models; the embedding gets one more row, the
+    /// null class `num_classes`, for classifier-free guidance.
+    #[config(default = "None")]
+    pub num_classes: Option<usize>,
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+fn group_norm(groups: usize, channels: usize, device: &Device) -> GroupNorm {
+    GroupNormConfig::new(gcd(groups, channels), channels).init(device)
+}
+
+fn conv3(c_in: usize, c_out: usize, stride: usize, device: &Device) -> Conv2d {
+    Conv2dConfig::new([c_in, c_out], [3, 3])
+        .with_stride([stride, stride])
+        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+        .init(device)
+}
+
+/// `x + conv(drop(silu(gn(conv(silu(gn(x))) + emb))))`, with a 1x1 projection of `x` when the
+/// channel count changes.
+#[derive(Module, Debug)]
+struct ResBlock {
+    norm1: GroupNorm,
+    conv1: Conv2d,
+    emb: Linear,
+    norm2: GroupNorm,
+    dropout: Dropout,
+    conv2: Conv2d,
+    skip: Option<Conv2d>,
+}
+
+impl ResBlock {
+    fn new(
+        c_in: usize,
+        c_out: usize,
+        emb_dim: usize,
+        config: &UNetConfig,
+        device: &Device,
+    ) -> Self {
+        Self {
+            norm1: group_norm(config.groups, c_in, device),
+            conv1: conv3(c_in, c_out, 1, device),
+            emb: LinearConfig::new(emb_dim, c_out).init(device),
+            norm2: group_norm(config.groups, c_out, device),
+            dropout: DropoutConfig::new(config.dropout).init(),
+            conv2: conv3(c_out, c_out, 1, device),
+            skip: (c_in != c_out).then(|| Conv2dConfig::new([c_in, c_out], [1, 1]).init(device)),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>, emb: &Tensor<2>) -> Tensor<4> {
+        let h = self.conv1.forward(silu(self.norm1.forward(x.clone())));
+        let [b, c] = [h.dims()[0], h.dims()[1]];
+        let h = h + self.emb.forward(silu(emb.clone())).reshape([b, c, 1, 1]);
+        let h = self
+            .conv2
+            .forward(self.dropout.forward(silu(self.norm2.forward(h))));
+        let skip = match &self.skip {
+            Some(conv) => conv.forward(x),
+            None => x,
+        };
+        skip + h
+    }
+}
+
+/// `x + attention(gn(x))` over the `H * W` positions.
+#[derive(Module, Debug)]
+struct AttnBlock {
+    norm: GroupNorm,
+    attn: MultiHeadAttention,
+}
+
+impl AttnBlock {
+    fn new(channels: usize, config: &UNetConfig, device: &Device) -> Self {
+        let heads = (channels / config.head_channels).max(1);
+        Self {
+            norm: group_norm(config.groups, channels, device),
+            attn: MultiHeadAttentionConfig::new(channels, heads)
+                .with_dropout(config.dropout)
+                .init(device),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let [b, c, h, w] = x.dims();
+        let seq = self
+            .norm
+            .forward(x.clone())
+            .reshape([b, c, h * w])
+            .swap_dims(1, 2);
+        let out = self.attn.forward(MhaInput::self_attn(seq)).context;
+        x + out.swap_dims(1, 2).reshape([b, c, h, w])
+    }
+}
+
+/// A residual block, optionally followed by attention.
+#[derive(Module, Debug)]
+struct Stage {
+    res: ResBlock,
+    attn: Option<AttnBlock>,
+}
+
+impl Stage {
+    fn new(
+        c_in: usize,
+        c_out: usize,
+        emb_dim: usize,
+        attend: bool,
+        config: &UNetConfig,
+        device: &Device,
+    ) -> Self {
+        Self {
+            res: ResBlock::new(c_in, c_out, emb_dim, config, device),
+            attn: attend.then(|| AttnBlock::new(c_out, config, device)),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>, emb: &Tensor<2>) -> Tensor<4> {
+        let h = self.res.forward(x, emb);
+        match &self.attn {
+            Some(attn) => attn.forward(h),
+            None => h,
+        }
+    }
+}
+
+/// The U-Net `v_theta(x, t[, y])`.
+#[derive(Module, Debug)]
+pub struct UNet {
+    time_in: Linear,
+    time_out: Linear,
+    class_embedding: Option<Embedding>,
+    input: Conv2d,
+    /// Per level: its stages, then a stride-2 convolution (all but the last level).
+    down: Vec<Vec<Stage>>,
+    downsample: Vec<Conv2d>,
+    middle: Vec<Stage>,
+    /// Per level, deepest first: its stages (each takes a skip), then an upsampling convolution.
+    up: Vec<Vec<Stage>>,
+    upsample: Vec<Conv2d>,
+    out_norm: GroupNorm,
+    output: Conv2d,
+    #[module(skip)]
+    time_embedding: TimeEmbedding,
+}
+
+impl UNetConfig {
+    /// `tiny`: seconds on a CPU, for tests. `mnist`: a small CPU model for 28x28 gray images.
+    /// `cifar10`: the paper's Table 3 setting (256 channels, depth 2, multipliers 1,2,2,2,
+    /// attention at 16x16, 64 channels per head, dropout 0.1).
+    pub fn preset(name: &str, in_channels: usize, image_size: usize) -> Option<Self> {
+        let base = Self::new(in_channels, image_size);
+        Some(match name {
+            "tiny" => base
+                .with_base_channels(16)
+                .with_channel_mult(vec![1, 2])
+                .with_res_blocks(1)
+                .with_groups(8)
+                .with_dropout(0.0),
+            "mnist" => base
+                .with_base_channels(32)
+                .with_channel_mult(vec![1, 2, 2])
+                .with_res_blocks(2)
+                .with_attention_resolutions(vec![7])
+                .with_head_channels(32),
+            "cifar10" => base
+                .with_base_channels(256)
+                .with_channel_mult(vec![1, 2, 2, 2])
+                .with_res_blocks(2)
+                .with_attention_resolutions(vec![16]),
+            _ => return None,
+        })
+    }
+
+    /// A network with freshly initialised weights on `device`.
+    pub fn init(&self, device: &Device) -> UNet {
+        let ch = self.base_channels;
+        let emb_dim = 4 * ch;
+        let time_embedding = TimeEmbedding::Sinusoidal {
+            dim: ch,
+            max_frequency: 1000.0,
+        };
+        let mut skips = vec![ch];
+        let (mut down, mut downsample) = (Vec::new(), Vec::new());
+        let (mut c, mut res) = (ch, self.image_size);
+        for (level, &mult) in self.channel_mult.iter().enumerate() {
+            let mut stages = Vec::new();
+            for _ in 0..self.res_blocks {
+                let attend = self.attention_resolutions.contains(&res);
+                stages.push(Stage::new(c, ch * mult, emb_dim, attend, self, device));
+                c = ch * mult;
+                skips.push(c);
+            }
+            down.push(stages);
+            if level + 1 < self.channel_mult.len() {
+                downsample.push(conv3(c, c, 2, device));
+                skips.push(c);
+                res /= 2;
+            }
+        }
+        let middle = vec![
+            Stage::new(c, c, emb_dim, true, self, device),
+            Stage::new(c, c, emb_dim, false, self, device),
+        ];
+        let (mut up, mut upsample) = (Vec::new(), Vec::new());
+        for (level, &mult) in self.channel_mult.iter().enumerate().rev() {
+            let mut stages = Vec::new();
+            for _ in 0..=self.res_blocks {
+                let skip = skips.pop().expect("one skip per down stage");
+                let attend = self.attention_resolutions.contains(&res);
+                stages.push(Stage::new(
+                    c + skip,
+                    ch * mult,
+                    emb_dim,
+                    attend,
+                    self,
+                    device,
+                ));
+                c = ch * mult;
+            }
+            up.push(stages);
+            if level > 0 {
+                upsample.push(conv3(c, c, 1, device));
+                res *= 2;
+            }
+        }
+        UNet {
+            time_in: LinearConfig::new(time_embedding.output_dim(), emb_dim).init(device),
+            time_out: LinearConfig::new(emb_dim, emb_dim).init(device),
+            class_embedding: self
+                .num_classes
+                .map(|n| EmbeddingConfig::new(n + 1, emb_dim).init(device)),
+            input: conv3(self.in_channels, ch, 1, device),
+            down,
+            downsample,
+            middle,
+            up,
+            upsample,
+            out_norm: group_norm(self.groups, c, device),
+            output: conv3(c, self.in_channels, 1, device),
+            time_embedding,
+        }
+    }
+}
+
+impl UNet {
+    /// The velocity at images `x`: `[B, C, H, W]`, time `t`: `[B]` and, for a class-conditional
+    /// model, classes `y`: `[B]` (the null class `num_classes` for the unconditional field).
+    pub fn forward(&self, x: Tensor<4>, t: Tensor<1>, y: Option<Tensor<1, Int>>) -> Tensor<4> {
+        let mut emb = self
+            .time_out
+            .forward(silu(self.time_in.forward(self.time_embedding.forward(t))));
+        if let (Some(table), Some(y)) = (&self.class_embedding, y) {
+            let b = y.dims()[0];
+            emb = emb + table.forward(y.reshape([b, 1])).reshape([b as i64, -1]);
+        }
+        let mut h = self.input.forward(x);
+        let mut skips = vec![h.clone()];
+        for (level, stages) in self.down.iter().enumerate() {
+            for stage in stages {
+                h = stage.forward(h, &emb);
+                skips.push(h.clone());
+            }
+            if let Some(conv) = self.downsample.get(level) {
+                h = conv.forward(h);
+                skips.push(h.clone());
+            }
+        }
+        for stage in &self.middle {
+            h = stage.forward(h, &emb);
+        }
+        for (level, stages) in self.up.iter().enumerate() {
+            for stage in stages {
+                let skip = skips.pop().expect("one skip per up stage");
+                h = stage.forward(Tensor::cat(vec![h, skip], 1), &emb);
+            }
+            if let Some(conv) = self.upsample.get(level) {
+                let [_, _, height, width] = h.dims();
+                let options = InterpolateOptions::new(InterpolateMode::Nearest)
+                    .with_output_size([2 * height, 2 * width]);
+                h = conv.forward(interpolate(h, options));
+            }
+        }
+        self.output.forward(silu(self.out_norm.forward(h)))
+    }
+}
