@@ -42,7 +42,11 @@ enum Command {
     /// Train on the checkerboard, sample, evaluate and write pictures to runs/demo.
     Demo(DemoArgs),
     /// List the devices this build can use.
-    Devices,
+    Devices {
+        /// Print one JSON object as the last line of stdout.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args, Clone)]
@@ -242,8 +246,12 @@ fn run(cli: Cli) -> Result<()> {
         Command::Nll(a) => cmd_nll(&a).map(|v| finish(&a.common, v)),
         Command::Eval(a) => cmd_eval(&a).map(|v| finish(&a.common, v)),
         Command::Demo(a) => cmd_demo(&a).map(|v| finish(&a.common, v)),
-        Command::Devices => {
-            println!("{}", device::available().join("\n"));
+        Command::Devices { json } => {
+            let common = Common {
+                device: "cpu".into(),
+                json,
+            };
+            finish(&common, json!({ "devices": device::available() }));
             Ok(())
         }
     }

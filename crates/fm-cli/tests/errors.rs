@@ -249,3 +249,16 @@ fn train_and_sample_end_to_end_with_json() {
     assert_eq!(fm_train::data::read_npy(&npy).unwrap().len(), 300);
     assert!(png.is_file());
 }
+
+#[test]
+fn devices_lists_the_cpu_backend() {
+    let out = Command::new(env!("CARGO_BIN_EXE_fm"))
+        .args(["devices", "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        v["devices"].as_array().unwrap().iter().any(|d| d == "cpu"),
+        "{v}"
+    );
+}
