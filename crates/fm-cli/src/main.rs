@@ -51,7 +51,7 @@ enum Command {
 
 #[derive(Args, Clone)]
 struct Common {
-    /// Backend: cpu (default), ndarray, wgpu, vulkan or cuda[:N], as compiled in.
+    /// Backend: cpu (default), ndarray, wgpu, vulkan, cuda or cuda:N, as compiled in.
     #[arg(long, default_value = "cpu")]
     device: String,
     /// Print one JSON object as the last line of stdout, and no progress bar.
@@ -185,7 +185,7 @@ struct NllArgs {
     /// Number of points.
     #[arg(long, default_value_t = 10_000, value_parser = at_least_one())]
     n: usize,
-    /// Divergence: exact, hutchinson[:K] or gaussian[:K].
+    /// Divergence: exact, hutchinson, hutchinson:K, gaussian or gaussian:K (K probes).
     #[arg(long, default_value = "exact")]
     divergence: Divergence,
     /// Seed of the evaluation points and probes.
