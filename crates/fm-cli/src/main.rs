@@ -4,12 +4,12 @@ mod device;
 mod plot;
 
 use anyhow::{Context, Result, bail};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Device;
 use clap::{Args, Parser, Subcommand};
 use fm_models::{Activation, TimeEmbedding};
-use fm_ode::{Divergence, Method, SaveAt, SolverConfig, Stats};
+use fm_ode::{Divergence, Method, SolverConfig, Stats};
 use fm_train::data::{DataSource, Points, write_npy};
-use fm_train::eval::{TrainedRun, energy_distance, load_run, sliced_w1};
+use fm_train::eval::{TrainedRun, energy_distance, load_run, sliced_w1, straightness};
 use fm_train::train::{TrainConfig, train};
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
@@ -168,10 +168,22 @@ struct SampleArgs {
     /// Seed of the source noise.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Also follow up to 1000 of the samples from noise to data, save their paths at 41 times as
+    /// an .npy file ([41, n, D] float32), and report their straightness.
+    #[arg(long)]
+    save_trajectories: Option<PathBuf>,
+    /// Draw the saved paths (2-D only).
+    #[arg(long, requires = "save_trajectories")]
+    trajectory_png: Option<PathBuf>,
     #[command(flatten)]
     solver: SolverArgs,
     #[command(flatten)]
     common: Common,
+}
+
+/// `k + 1` evenly spaced times from 0 to 1.
+fn trajectory_times(k: usize) -> Vec<f64> {
+    (0..=k).map(|i| i as f64 / k as f64).collect()
 }
 
 #[derive(Args, Clone)]
@@ -384,9 +396,27 @@ fn cmd_sample(a: &SampleArgs) -> Result<Value> {
         let mut rng = ChaCha8Rng::seed_from_u64(a.seed);
         plot::samples_beside_data(&samples, &data.sample(samples.len(), &mut rng), png)?;
     }
-    Ok(
-        json!({ "n": a.n, "nfe": mean_nfe(&stats), "samples_per_s": a.n as f64 / secs, "seconds": secs }),
-    )
+    let mut report = json!({ "n": a.n, "nfe": mean_nfe(&stats), "samples_per_s": a.n as f64 / secs, "seconds": secs });
+    if let Some(path) = &a.save_trajectories {
+        let times = trajectory_times(40);
+        let (states, _) =
+            trained.trajectories(a.n.min(1000), &times, &a.solver.config(), &device)?;
+        let values: Vec<f32> = states
+            .iter()
+            .flat_map(|s| s.values.iter().copied())
+            .collect();
+        write_npy(
+            path,
+            &values,
+            &[states.len(), states[0].len(), states[0].dim],
+        )
+        .with_context(|| format!("writing {}", path.display()))?;
+        if let Some(png) = &a.trajectory_png {
+            plot::trajectories(&states, png)?;
+        }
+        report["straightness"] = json!(straightness(&states, &times));
+    }
+    Ok(report)
 }
 
 /// NLL of `points`, with the entropy gap when `data` knows its entropy.
@@ -494,29 +524,10 @@ fn cmd_demo(a: &DemoArgs) -> Result<Value> {
         &a.out.join("samples.png"),
     )?;
     // Trajectories of 400 points saved at 41 times.
-    let times: Vec<f64> = (0..=40).map(|i| i as f64 / 40.0).collect();
-    let x0 = Tensor::<2>::random(
-        [400, 2],
-        burn::tensor::Distribution::Normal(0.0, 1.0),
-        &device,
-    );
-    let field = |t: f64, x: &Tensor<2>| trained.velocity(x.clone(), t);
-    let sol = fm_ode::solve(
-        &field,
-        x0,
-        0.0,
-        1.0,
-        &solver.config().saving(SaveAt::Times(times)),
-    )?;
-    let states: Vec<Points> = sol
-        .ys
-        .into_iter()
-        .map(|y| Points {
-            values: y.into_data().iter::<f32>().collect(),
-            dim: 2,
-        })
-        .collect();
+    let times = trajectory_times(40);
+    let (states, _) = trained.trajectories(400, &times, &solver.config(), &device)?;
     plot::trajectories(&states, &a.out.join("trajectories.png"))?;
+    report["straightness"] = json!(straightness(&states, &times));
     // Model log-density on a 80 x 80 grid.
     let k = 80;
     let (grid, _) = Points::grid(plot::LIMIT, k);

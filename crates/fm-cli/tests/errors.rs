@@ -246,6 +246,35 @@ fn train_and_sample_end_to_end_with_json() {
     let last: serde_json::Value =
         serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
     assert_eq!(last["nfe"], 20.0);
+    let traj = dir.path().join("t.npy");
+    let out = Command::new(env!("CARGO_BIN_EXE_fm"))
+        .args([
+            "sample",
+            "--run",
+            run_s,
+            "--n",
+            "50",
+            "--solver",
+            "rk4",
+            "--steps",
+            "5",
+            "--save-trajectories",
+            traj.to_str().unwrap(),
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
+    assert!(last["straightness"].as_f64().unwrap() >= 0.0);
+    // [41, 50, 2]: a 3-D array, which the 2-D point reader refuses by its shape.
+    let err = fm_train::data::read_npy(&traj).unwrap_err().to_string();
+    assert!(err.contains("found 3 dimensions"), "{err}");
     assert_eq!(fm_train::data::read_npy(&npy).unwrap().len(), 300);
     assert!(png.is_file());
 }

@@ -4,6 +4,7 @@
 //!   `H(q) = -E_q[log q]`, the gap `E_q[-log p] - H(q) = KL(q || p) >= 0`.
 //! - Energy distance (squared): `ED^2 = 2 E|X - Y| - E|X - X'| - E|Y - Y'|`, each expectation the
 //!   mean over all pairs, `i = j` included (as the PyTorch reference computes it).
+//! - Straightness of sampled paths: see [`straightness`].
 //! - Sliced Wasserstein-1 (2-D, equal-size sets): for the fixed directions
 //!   `theta_k = pi k / K`, `k = 0..K`, the mean over k and i of `|a_(i) - b_(i)|` with `a_(i)`,
 //!   `b_(i)` the sorted projections of the two sets on direction k.
@@ -12,7 +13,9 @@ use crate::data::Points;
 use crate::train::{Checkpoint, TrainConfig, TrainError, latest_checkpoint, load_weights};
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use fm_models::TimeMlp;
-use fm_ode::{Probes, SolveError, SolverConfig, Stats, gaussian_log_prob, log_likelihood, solve};
+use fm_ode::{
+    Probes, SaveAt, SolveError, SolverConfig, Stats, gaussian_log_prob, log_likelihood, solve,
+};
 use fm_paths::AffinePath;
 use std::path::Path;
 
@@ -93,6 +96,31 @@ impl TrainedRun {
         Ok((Points { values, dim }, stats))
     }
 
+    /// The paths of `n` source points through the flow, saved at `times` (which must include
+    /// 0 and 1 to show the whole path): one set of points per time, in the same order.
+    pub fn trajectories(
+        &self,
+        n: usize,
+        times: &[f64],
+        solver: &SolverConfig,
+        device: &Device,
+    ) -> Result<(Vec<Points>, Stats), SolveError> {
+        let dim = self.config.model.input_dim;
+        let x0 = Tensor::<2>::random([n, dim], Distribution::Normal(0.0, self.source_std), device);
+        let field = |t: f64, x: &Tensor<2>| self.velocity(x.clone(), t);
+        let config = solver.clone().saving(SaveAt::Times(times.to_vec()));
+        let sol = solve(&field, x0, 0.0, 1.0, &config)?;
+        let states = sol
+            .ys
+            .into_iter()
+            .map(|y| Points {
+                values: y.into_data().iter::<f32>().collect(),
+                dim,
+            })
+            .collect();
+        Ok((states, sol.stats))
+    }
+
     /// `-log p_1(x)` in nats for each point, in batches of at most `batch`.
     pub fn nll(
         &self,
@@ -169,4 +197,25 @@ pub fn sliced_w1(x: &Points, y: &Points, directions: usize) -> f64 {
         })
         .sum();
     total / (directions * x.len()) as f64
+}
+
+/// Straightness of saved paths: the mean over points and saved times of
+/// `|x_t - ((1 - t) x_0 + t x_1)|^2`, the squared distance from the straight line between each
+/// path's ends (0 for perfectly straight, constant-speed paths). `states[k]` holds the points at
+/// `times[k]`; the first and last entries are the ends.
+pub fn straightness(states: &[Points], times: &[f64]) -> f64 {
+    let (first, last) = match (states.first(), states.last()) {
+        (Some(f), Some(l)) => (f, l),
+        _ => return 0.0,
+    };
+    let (t0, t1) = (times[0], times[times.len() - 1]);
+    let mut total = 0.0;
+    for (state, &t) in states.iter().zip(times) {
+        let s = (t - t0) / (t1 - t0);
+        for ((x, a), b) in state.values.iter().zip(&first.values).zip(&last.values) {
+            let line = (1.0 - s) * *a as f64 + s * *b as f64;
+            total += (*x as f64 - line).powi(2);
+        }
+    }
+    total / (states.len() * first.len()) as f64
 }

@@ -29,3 +29,17 @@ fn distances_match_the_reference_implementation() {
     assert!(energy_distance(&x, &x).abs() < 1e-9);
     assert!(sliced_w1(&x, &x, 500).abs() < 1e-9);
 }
+
+#[test]
+fn straightness_is_zero_for_straight_paths_and_measures_bends() {
+    use fm_train::eval::straightness;
+    let times = [0.0, 0.25, 0.5, 0.75, 1.0];
+    let at = |f: &dyn Fn(f64) -> [f32; 2]| -> Vec<Points> {
+        times.iter().map(|&t| Points { values: f(t).to_vec(), dim: 2 }).collect()
+    };
+    let straight = at(&|t| [2.0 * t as f32, -(t as f32)]);
+    assert!(straightness(&straight, &times) < 1e-12);
+    // A path bulging by 4 t (1 - t) in y: squared deviations 0, 0.5625, 1, 0.5625, 0; mean 0.425.
+    let bent = at(&|t| [t as f32, (4.0 * t * (1.0 - t)) as f32]);
+    assert!((straightness(&bent, &times) - 0.425).abs() < 1e-6);
+}
