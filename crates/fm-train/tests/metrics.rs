@@ -35,7 +35,13 @@ fn straightness_is_zero_for_straight_paths_and_measures_bends() {
     use fm_train::eval::straightness;
     let times = [0.0, 0.25, 0.5, 0.75, 1.0];
     let at = |f: &dyn Fn(f64) -> [f32; 2]| -> Vec<Points> {
-        times.iter().map(|&t| Points { values: f(t).to_vec(), dim: 2 }).collect()
+        times
+            .iter()
+            .map(|&t| Points {
+                values: f(t).to_vec(),
+                dim: 2,
+            })
+            .collect()
     };
     let straight = at(&|t| [2.0 * t as f32, -(t as f32)]);
     assert!(straightness(&straight, &times) < 1e-12);
