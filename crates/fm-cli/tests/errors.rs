@@ -13,6 +13,21 @@ fn fm(args: &[&str]) -> (bool, String) {
     )
 }
 
+/// Runs `fm` with `args`, which must succeed, and parses the JSON object on its last stdout line.
+fn fm_json(args: &[&str]) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_fm"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap()
+}
+
 #[test]
 fn bad_input_is_reported_not_panicked() {
     let dir = tempfile::tempdir().unwrap();
@@ -185,92 +200,62 @@ fn train_and_sample_end_to_end_with_json() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     let run_s = run.to_str().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_fm"))
-        .args([
-            "train",
-            "--data",
-            "moons",
-            "--steps",
-            "6",
-            "--batch-size",
-            "128",
-            "--hidden",
-            "16",
-            "--depth",
-            "2",
-            "--checkpoint-every",
-            "3",
-            "--out",
-            run_s,
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let last: serde_json::Value =
-        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
+    let last = fm_json(&[
+        "train",
+        "--data",
+        "moons",
+        "--steps",
+        "6",
+        "--batch-size",
+        "128",
+        "--hidden",
+        "16",
+        "--depth",
+        "2",
+        "--checkpoint-every",
+        "3",
+        "--out",
+        run_s,
+        "--json",
+    ]);
     assert_eq!(last["step"], 6);
     assert!(
         last["loss"].as_f64().unwrap().is_finite() && last["steps_per_s"].as_f64().unwrap() > 0.0
     );
     let npy = dir.path().join("s.npy");
     let png = dir.path().join("s.png");
-    let out = Command::new(env!("CARGO_BIN_EXE_fm"))
-        .args([
-            "sample",
-            "--run",
-            run_s,
-            "--n",
-            "300",
-            "--solver",
-            "midpoint",
-            "--steps",
-            "10",
-            "--out",
-            npy.to_str().unwrap(),
-            "--png",
-            png.to_str().unwrap(),
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let last: serde_json::Value =
-        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
+    let last = fm_json(&[
+        "sample",
+        "--run",
+        run_s,
+        "--n",
+        "300",
+        "--solver",
+        "midpoint",
+        "--steps",
+        "10",
+        "--out",
+        npy.to_str().unwrap(),
+        "--png",
+        png.to_str().unwrap(),
+        "--json",
+    ]);
     assert_eq!(last["nfe"], 20.0);
     let traj = dir.path().join("t.npy");
-    let out = Command::new(env!("CARGO_BIN_EXE_fm"))
-        .args([
-            "sample",
-            "--run",
-            run_s,
-            "--n",
-            "50",
-            "--solver",
-            "rk4",
-            "--steps",
-            "5",
-            "--save-trajectories",
-            traj.to_str().unwrap(),
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let last: serde_json::Value =
-        serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().last().unwrap()).unwrap();
+    let last = fm_json(&[
+        "sample",
+        "--run",
+        run_s,
+        "--n",
+        "50",
+        "--solver",
+        "rk4",
+        "--steps",
+        "5",
+        "--save-trajectories",
+        traj.to_str().unwrap(),
+        "--json",
+    ]);
     assert!(last["straightness"].as_f64().unwrap() >= 0.0);
     // [41, 50, 2]: a 3-D array, which the 2-D point reader refuses by its shape.
     let err = fm_train::data::read_npy(&traj).unwrap_err().to_string();
@@ -281,11 +266,7 @@ fn train_and_sample_end_to_end_with_json() {
 
 #[test]
 fn devices_lists_the_cpu_backend() {
-    let out = Command::new(env!("CARGO_BIN_EXE_fm"))
-        .args(["devices", "--json"])
-        .output()
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = fm_json(&["devices", "--json"]);
     assert!(
         v["devices"].as_array().unwrap().iter().any(|d| d == "cpu"),
         "{v}"
