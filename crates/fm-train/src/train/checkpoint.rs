@@ -2,7 +2,7 @@
 //! and `state.json`. Each is written into a temporary folder, flushed, and renamed into place, so
 //! a crash never leaves a half-written checkpoint under its final name.
 
-use super::TrainError;
+use super::{TrainError, file_err};
 use burn::module::Module;
 use burn::optim::{ModuleOptimizer, OptimizerRecord};
 use serde::{Deserialize, Serialize};
@@ -46,20 +46,6 @@ fn checkpoints_dir(run: &Path) -> PathBuf {
     run.join("checkpoints")
 }
 
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
-    move |e| TrainError::Io {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    }
-}
-
-fn record_err(path: &Path) -> impl FnOnce(burn::store::RecordError) -> TrainError + '_ {
-    move |e| TrainError::Io {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    }
-}
-
 /// Writes a checkpoint at `state.step` and keeps only the newest `keep`.
 pub fn save_checkpoint<M: Module>(
     run: &Path,
@@ -70,14 +56,14 @@ pub fn save_checkpoint<M: Module>(
     keep: usize,
 ) -> Result<PathBuf, TrainError> {
     let root = checkpoints_dir(run);
-    fs::create_dir_all(&root).map_err(io_err(&root))?;
+    fs::create_dir_all(&root).map_err(file_err(&root))?;
     let name = format!("step-{:08}", state.step);
     let tmp = root.join(format!(".tmp-{name}"));
     let dest = root.join(&name);
     if tmp.exists() {
-        fs::remove_dir_all(&tmp).map_err(io_err(&tmp))?;
+        fs::remove_dir_all(&tmp).map_err(file_err(&tmp))?;
     }
-    fs::create_dir(&tmp).map_err(io_err(&tmp))?;
+    fs::create_dir(&tmp).map_err(file_err(&tmp))?;
     let files = [
         tmp.join("model.bpk"),
         tmp.join("ema.bpk"),
@@ -87,30 +73,30 @@ pub fn save_checkpoint<M: Module>(
     model
         .clone()
         .save_file(&files[0])
-        .map_err(record_err(&files[0]))?;
+        .map_err(file_err(&files[0]))?;
     ema.clone()
         .save_file(&files[1])
-        .map_err(record_err(&files[1]))?;
+        .map_err(file_err(&files[1]))?;
     optim
         .to_record()
         .save(&files[2])
-        .map_err(record_err(&files[2]))?;
+        .map_err(file_err(&files[2]))?;
     let json = serde_json::to_string_pretty(state).expect("checkpoint state serialises");
-    fs::write(&files[3], json).map_err(io_err(&files[3]))?;
+    fs::write(&files[3], json).map_err(file_err(&files[3]))?;
     for file in &files {
         fs::File::open(file)
             .and_then(|f| f.sync_all())
-            .map_err(io_err(file))?;
+            .map_err(file_err(file))?;
     }
     if dest.exists() {
-        fs::remove_dir_all(&dest).map_err(io_err(&dest))?;
+        fs::remove_dir_all(&dest).map_err(file_err(&dest))?;
     }
-    fs::rename(&tmp, &dest).map_err(io_err(&dest))?;
+    fs::rename(&tmp, &dest).map_err(file_err(&dest))?;
     fs::File::open(&root)
         .and_then(|d| d.sync_all())
-        .map_err(io_err(&root))?;
+        .map_err(file_err(&root))?;
     for old in list_checkpoints(run)?.into_iter().skip(keep) {
-        fs::remove_dir_all(&old).map_err(io_err(&old))?;
+        fs::remove_dir_all(&old).map_err(file_err(&old))?;
     }
     Ok(dest)
 }
@@ -122,7 +108,7 @@ fn list_checkpoints(run: &Path) -> Result<Vec<PathBuf>, TrainError> {
         return Ok(Vec::new());
     }
     let mut dirs: Vec<PathBuf> = fs::read_dir(&root)
-        .map_err(io_err(&root))?
+        .map_err(file_err(&root))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             p.is_dir()
@@ -178,11 +164,11 @@ pub fn load_optimizer(
     optim: ModuleOptimizer,
 ) -> Result<ModuleOptimizer, TrainError> {
     let file = checkpoint.optim_file();
-    let record = OptimizerRecord::load(&file).map_err(record_err(&file))?;
+    let record = OptimizerRecord::load(&file).map_err(file_err(&file))?;
     Ok(optim.load_record(record))
 }
 
 /// Loads weights from `file` into `module`.
 pub fn load_weights<M: Module>(module: M, file: &Path) -> Result<M, TrainError> {
-    module.try_load_file(file).map_err(record_err(file))
+    module.try_load_file(file).map_err(file_err(file))
 }

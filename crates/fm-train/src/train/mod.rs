@@ -13,7 +13,7 @@ pub use config::{TrainConfig, learning_rate, parse_path};
 pub use ema::{ema_decay_at, ema_update};
 pub use run::{Progress, TrainSummary, batch_rng, train};
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Why training stopped.
 #[derive(Debug, thiserror::Error)]
@@ -40,4 +40,12 @@ pub enum TrainError {
         /// The newest checkpoint written before it.
         last_checkpoint: Option<PathBuf>,
     },
+}
+
+/// Maps an error about `path` (I/O, a burn record, a message) into [`TrainError::Io`].
+fn file_err<E: std::fmt::Display>(path: &Path) -> impl FnOnce(E) -> TrainError + '_ {
+    move |e| TrainError::Io {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
 }

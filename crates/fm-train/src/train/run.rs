@@ -1,11 +1,11 @@
 //! One training run: data, path, model, optimizer, EMA, metrics and checkpoints.
 
-use super::TrainError;
 use super::checkpoint::{
     CheckpointState, latest_checkpoint, load_optimizer, load_weights, save_checkpoint,
 };
 use super::config::{TrainConfig, learning_rate};
 use super::ema::{ema_decay_at, ema_update};
+use super::{TrainError, file_err};
 use crate::data::DataSource;
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::Module;
@@ -59,13 +59,6 @@ pub fn batch_rng(seed: u64, step: usize) -> ChaCha8Rng {
     rng
 }
 
-fn io_err(path: &Path, e: impl std::fmt::Display) -> TrainError {
-    TrainError::Io {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    }
-}
-
 fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
     let clip = config
         .grad_clip
@@ -105,7 +98,7 @@ pub fn train(
             run.display()
         )));
     }
-    std::fs::create_dir_all(run).map_err(|e| io_err(run, e))?;
+    std::fs::create_dir_all(run).map_err(file_err(run))?;
     write_atomically(
         &run.join("config.json"),
         &serde_json::to_vec_pretty(config).expect("config serialises"),
@@ -119,11 +112,14 @@ pub fn train(
     let mut start = 0;
     let mut skipped = Vec::new();
     let mut last_checkpoint = None;
+    // The loss of the last step taken, in this invocation or (resumed) in the checkpoint.
+    let mut loss_value = f64::NAN;
     if resume && let Some(ck) = latest_checkpoint(run, &mut skipped)? {
         model = load_weights(model, &ck.model_file())?;
         ema = load_weights(ema, &ck.ema_file())?;
         optim = load_optimizer(&ck, optim)?;
         start = ck.state.step;
+        loss_value = ck.state.loss;
         last_checkpoint = Some(ck.dir);
     }
     let metrics_file = run.join("metrics.jsonl");
@@ -132,12 +128,11 @@ pub fn train(
         .create(true)
         .append(true)
         .open(&metrics_file)
-        .map_err(|e| io_err(&metrics_file, e))?;
+        .map_err(file_err(&metrics_file))?;
 
     let (batch, dim) = (config.batch_size, data.dim());
     let (t_min, t_max) = path.scheduler.training_range();
     let began = Instant::now();
-    let mut loss_value = f64::NAN;
     for step in start..config.steps {
         let mut rng = batch_rng(config.seed, step);
         let x1 = data.sample(batch, &mut rng).values;
@@ -172,7 +167,7 @@ pub fn train(
             metrics,
             "{{\"step\":{done},\"loss\":{loss_value},\"lr\":{lr},\"wall_s\":{elapsed_s:.3}}}"
         )
-        .map_err(|e| io_err(&metrics_file, e))?;
+        .map_err(file_err(&metrics_file))?;
         on_step(&Progress {
             step: done,
             steps: config.steps,
@@ -181,7 +176,7 @@ pub fn train(
             elapsed_s,
         });
         if done % config.checkpoint_every == 0 || done == config.steps {
-            metrics.flush().map_err(|e| io_err(&metrics_file, e))?;
+            metrics.flush().map_err(file_err(&metrics_file))?;
             let state = CheckpointState {
                 step: done,
                 loss: loss_value,
@@ -199,11 +194,8 @@ pub fn train(
     let ran = config.steps.saturating_sub(start);
     let checkpoint = match last_checkpoint {
         Some(c) => c,
-        None => return Err(io_err(run, "no checkpoint was written")),
+        None => return Err(file_err(run)("no checkpoint was written")),
     };
-    if ran == 0 {
-        loss_value = latest_checkpoint(run, &mut Vec::new())?.map_or(f64::NAN, |c| c.state.loss);
-    }
     Ok(TrainSummary {
         step: config.steps.max(start),
         loss: loss_value,
@@ -220,7 +212,7 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), TrainErr
     std::fs::File::create(&tmp)
         .and_then(|mut f| f.write_all(bytes).and_then(|_| f.sync_all()))
         .and_then(|_| std::fs::rename(&tmp, path))
-        .map_err(|e| io_err(path, e))
+        .map_err(file_err(path))
 }
 
 /// Drops metric lines beyond `step` (left by a run that stopped between checkpoints).
@@ -228,7 +220,7 @@ fn truncate_metrics(file: &Path, step: usize) -> Result<(), TrainError> {
     if !file.exists() {
         return Ok(());
     }
-    let text = std::fs::read_to_string(file).map_err(|e| io_err(file, e))?;
+    let text = std::fs::read_to_string(file).map_err(file_err(file))?;
     let kept: String = text
         .lines()
         .filter(|line| {
