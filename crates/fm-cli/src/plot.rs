@@ -1,4 +1,5 @@
-//! Pictures a person would rather look at than read: 2-D histograms, trajectories, densities.
+//! Pictures a person would rather look at than read: 2-D histograms, trajectories, densities,
+//! and grids of sampled images.
 
 use anyhow::{Context, Result};
 use fm_train::data::Points;
@@ -109,6 +110,43 @@ pub fn log_density(logp: &[f64], k: usize, path: &Path) -> Result<()> {
                     ((k - 1 - gy) * cell + dy) as u32,
                     c,
                 );
+            }
+        }
+    }
+    save(&img, path)
+}
+
+/// A grid of 8-bit images (`[N, H, W, C]`, C = 1 or 3), `cols` to a row in the given order,
+/// each scaled up by a whole factor so that a cell is at least 56 pixels, 2-pixel gaps.
+pub fn image_grid(pixels: &[u8], [height, width, channels]: [usize; 3], cols: usize, path: &Path) -> Result<()> {
+    let size = height * width * channels;
+    let n = pixels.len() / size.max(1);
+    let cols = cols.clamp(1, n.max(1));
+    let rows = n.div_ceil(cols);
+    let scale = 56_usize.div_ceil(height.max(width)).max(1);
+    let (cell_h, cell_w) = (height * scale + 2, width * scale + 2);
+    let mut img = RgbImage::from_pixel(
+        (cols * cell_w + 2) as u32,
+        (rows * cell_h + 2) as u32,
+        Rgb([255, 255, 255]),
+    );
+    for (k, image) in pixels.chunks_exact(size).enumerate() {
+        let (top, left) = (2 + (k / cols) * cell_h, 2 + (k % cols) * cell_w);
+        for (i, px) in image.chunks_exact(channels).enumerate() {
+            let rgb = if channels == 3 {
+                Rgb([px[0], px[1], px[2]])
+            } else {
+                Rgb([px[0]; 3])
+            };
+            let (y, x) = (i / width, i % width);
+            for dy in 0..scale {
+                for dx in 0..scale {
+                    img.put_pixel(
+                        (left + x * scale + dx) as u32,
+                        (top + y * scale + dy) as u32,
+                        rgb,
+                    );
+                }
             }
         }
     }

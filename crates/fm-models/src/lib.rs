@@ -4,16 +4,19 @@
 //!   5 linear layers of 512 units).
 //! - [`UNet`]: an ADM-style U-Net for images, with presets `tiny`, `mnist`, `cifar10`.
 //! - [`TimeEmbedding`]: how the time `t` enters a network.
+//! - [`VelocityNet`]: either network on flattened `[B, D]` data, with classifier-free guidance.
 //!
 //! Every network is built from a `#[derive(Config)]` with `init(&device)` and has
 //! `forward(x, t)` with per-sample time `t: [B]`.
 
 mod activation;
 mod mlp;
+mod net;
 mod time;
 mod unet;
 
 pub use activation::Activation;
 pub use mlp::{TimeMlp, TimeMlpConfig};
+pub use net::{NetConfig, VelocityNet};
 pub use time::TimeEmbedding;
 pub use unet::{UNet, UNetConfig};

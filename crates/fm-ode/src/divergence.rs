@@ -25,6 +25,15 @@ pub enum Divergence {
     },
 }
 
+impl Divergence {
+    /// Hutchinson's estimator with one Rademacher probe (FFJORD's and the paper's choice for
+    /// images, where the exact trace would take `D` backward passes).
+    pub const HUTCHINSON: Self = Self::Hutchinson {
+        probe: ProbeKind::Rademacher,
+        count: 1,
+    };
+}
+
 /// Distribution of Hutchinson probes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProbeKind {

@@ -2,6 +2,7 @@
 //!
 //! - NLL: `-log p_1(x)` from [`fm_ode::log_likelihood`], averaged; with the true entropy
 //!   `H(q) = -E_q[log q]`, the gap `E_q[-log p] - H(q) = KL(q || p) >= 0`.
+//! - Bits per dimension of 8-bit images: see [`TrainedRun::bpd`].
 //! - Energy distance (squared): `ED^2 = 2 E|X - Y| - E|X - X'| - E|Y - Y'|`, each expectation the
 //!   mean over all pairs, `i = j` included (as the PyTorch reference computes it).
 //! - Straightness of sampled paths: see [`straightness`].
@@ -9,15 +10,26 @@
 //!   `theta_k = pi k / K`, `k = 0..K`, the mean over k and i of `|a_(i) - b_(i)|` with `a_(i)`,
 //!   `b_(i)` the sorted projections of the two sets on direction k.
 
-use crate::data::Points;
+use crate::data::{ImageSet, Points, bits_per_dim};
 use crate::train::{Checkpoint, TrainConfig, TrainError, latest_checkpoint, load_weights};
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
-use fm_models::TimeMlp;
+use fm_models::VelocityNet;
 use fm_ode::{
     Probes, SaveAt, SolveError, SolverConfig, Stats, gaussian_log_prob, log_likelihood, solve,
 };
 use fm_paths::AffinePath;
+use rand::Rng;
 use std::path::Path;
+
+/// Which class each sample is drawn from, and the classifier-free guidance weight `w`
+/// (see [`VelocityNet::guided`]: 0 unconditional, 1 conditional, above 1 guided).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Guidance {
+    /// One class per sample.
+    pub classes: Vec<usize>,
+    /// The guidance weight `w`.
+    pub weight: f64,
+}
 
 /// A trained run, ready to sample and evaluate.
 #[derive(Debug)]
@@ -25,7 +37,7 @@ pub struct TrainedRun {
     /// The run's configuration.
     pub config: TrainConfig,
     /// The network (the EMA weights unless asked otherwise), without autodiff.
-    pub model: TimeMlp,
+    pub model: VelocityNet,
     /// The checkpoint it came from.
     pub checkpoint: Checkpoint,
     /// Standard deviation of the source at t = 0 (`sigma_0` of the path).
@@ -65,28 +77,32 @@ pub fn load_run(run: &Path, device: &Device, raw_weights: bool) -> Result<Traine
 }
 
 impl TrainedRun {
-    /// The learned velocity at scalar time `t`: `[B, D]` -> `[B, D]`.
+    /// The learned (unconditional) velocity at scalar time `t`: `[B, D]` -> `[B, D]`.
     pub fn velocity(&self, x: Tensor<2>, t: f64) -> Tensor<2> {
-        let batch = x.dims()[0];
-        let time = Tensor::full([batch], t, &x.device());
-        self.model.forward(x, time)
+        self.model.guided(x, t, None, 0.0)
     }
 
     /// `n` samples from `x0 ~ N(0, sigma_0^2 I)` pushed through the flow, in batches of at most
-    /// `batch`; returns the samples and the statistics of every batch's solve.
+    /// `batch`, optionally guided towards classes; returns the samples (flattened rows) and the
+    /// statistics of every batch's solve.
     pub fn sample(
         &self,
         n: usize,
         batch: usize,
         solver: &SolverConfig,
         device: &Device,
+        guidance: Option<&Guidance>,
     ) -> Result<(Points, Vec<Stats>), SolveError> {
-        let dim = self.config.model.input_dim;
+        let dim = self.config.model.data_dim();
         let mut values = Vec::with_capacity(n * dim);
         let mut stats = Vec::new();
-        let field = |t: f64, x: &Tensor<2>| self.velocity(x.clone(), t);
         for start in (0..n).step_by(batch.max(1)) {
             let b = batch.min(n - start);
+            let (classes, w) = match guidance {
+                Some(g) => (Some(&g.classes[start..start + b]), g.weight),
+                None => (None, 0.0),
+            };
+            let field = |t: f64, x: &Tensor<2>| self.model.guided(x.clone(), t, classes, w);
             let x0 =
                 Tensor::<2>::random([b, dim], Distribution::Normal(0.0, self.source_std), device);
             let sol = solve(&field, x0, 0.0, 1.0, solver)?;
@@ -105,7 +121,7 @@ impl TrainedRun {
         solver: &SolverConfig,
         device: &Device,
     ) -> Result<(Vec<Points>, Stats), SolveError> {
-        let dim = self.config.model.input_dim;
+        let dim = self.config.model.data_dim();
         let x0 = Tensor::<2>::random([n, dim], Distribution::Normal(0.0, self.source_std), device);
         let field = |t: f64, x: &Tensor<2>| self.velocity(x.clone(), t);
         let config = solver.clone().saving(SaveAt::Times(times.to_vec()));
@@ -149,6 +165,73 @@ impl TrainedRun {
         }
         Ok((nll, stats))
     }
+
+    /// Bits per dimension of the first `n` images of `set` under this run's (unconditional)
+    /// flow: [`dequantized_bpd`] with [`TrainedRun::nll`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn bpd(
+        &self,
+        set: &ImageSet,
+        n: usize,
+        k: usize,
+        batch: usize,
+        divergence: fm_ode::Divergence,
+        solver: &SolverConfig,
+        device: &Device,
+        rng: &mut impl Rng,
+    ) -> Result<(Vec<f64>, Vec<Stats>), SolveError> {
+        dequantized_bpd(set, n, k, batch, rng, |points| {
+            self.nll(points, points.len(), divergence, solver, device)
+        })
+    }
+}
+
+/// Bits per dimension of the first `n` images of `set` (paper Sec. 6, Table 1), each with `k`
+/// uniform dequantizations `y_j = 2 (p + u_j) / 256 - 1`, `u_j ~ U[0, 1)^D`:
+///
+/// `log P(p) ~ log (1/k sum_j p_1(y_j))` (importance weighting with the uniform proposal,
+/// a lower bound on the discrete log-likelihood in expectation that tightens as `k` grows),
+/// then `bpd = -log P / (D ln 2) + 7` ([`bits_per_dim`]). `nll` gives `-log p_1` in nats of a
+/// batch of points (at most `batch` images at a time) and its solver statistics. Returns the bpd
+/// of every image and all the statistics.
+pub fn dequantized_bpd(
+    set: &ImageSet,
+    n: usize,
+    k: usize,
+    batch: usize,
+    rng: &mut impl Rng,
+    mut nll: impl FnMut(&Points) -> Result<(Vec<f64>, Vec<Stats>), SolveError>,
+) -> Result<(Vec<f64>, Vec<Stats>), SolveError> {
+    let dim = set.image_size();
+    let indices: Vec<usize> = (0..n.min(set.len())).collect();
+    let (mut bpd, mut stats) = (Vec::with_capacity(indices.len()), Vec::new());
+    for chunk in indices.chunks(batch.max(1)) {
+        // -log p_1 of each dequantized copy: copies[j][i].
+        let mut copies = Vec::with_capacity(k);
+        for _ in 0..k.max(1) {
+            let points = Points {
+                values: set.batch(chunk, rng, true, false),
+                dim,
+            };
+            let (values, s) = nll(&points)?;
+            copies.push(values);
+            stats.extend(s);
+        }
+        for i in 0..chunk.len() {
+            let log_p: Vec<f64> = copies.iter().map(|c| -c[i]).collect();
+            bpd.push(bits_per_dim(log_mean_exp(&log_p), dim));
+        }
+    }
+    Ok((bpd, stats))
+}
+
+/// `log (1/n sum exp(v_i))`, computed stably.
+fn log_mean_exp(v: &[f64]) -> f64 {
+    let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if !max.is_finite() {
+        return max;
+    }
+    max + (v.iter().map(|x| (x - max).exp()).sum::<f64>() / v.len() as f64).ln()
 }
 
 /// Mean Euclidean distance over all pairs `(x_i, y_j)`.

@@ -3,23 +3,9 @@
 
 use fm_train::data::{Split, load_cifar10, load_idx, parse_cifar10, parse_idx};
 use proptest::prelude::*;
-use std::path::PathBuf;
+mod common;
 
-/// `../shared/data/NAME` beside the repository, if present.
-fn shared(name: &str) -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data")
-        .join(name);
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "skipped: {} is absent (the shared data sets are not part of a clone)",
-            dir.display()
-        );
-        None
-    }
-}
+use common::shared;
 
 #[test]
 fn mnist_fixture_reads_with_the_known_labels() {

@@ -1,30 +1,44 @@
-//! Training: resume equals an uninterrupted run, and a short run on Gaussian data learns a field
-//! close to the closed-form marginal velocity.
+//! Training: resume equals an uninterrupted run (points and images), a short run on Gaussian
+//! data learns a field close to the closed-form marginal velocity, the paper's CIFAR-10 network
+//! trains on the fixture, and mismatched networks and data are refused.
+
+mod common;
 
 use burn::module::Module;
-use burn::tensor::{Device, Distribution, Tensor};
+use burn::tensor::{Device, Distribution, Tensor, TensorData};
+use common::shared;
+use fm_models::{NetConfig, TimeMlpConfig, UNetConfig};
 use fm_paths::{AffinePath, GaussianData};
 use fm_train::data::{Points, write_csv};
 use fm_train::eval::load_run;
-use fm_train::train::{TrainConfig, train};
+use fm_train::train::{TrainConfig, TrainError, train};
 use std::path::Path;
 use std::sync::Mutex;
 
 /// burn seeds a device's generator globally: tests that initialise models from a seed take turns.
 static SEEDED: Mutex<()> = Mutex::new(());
 
+fn mlp(dim: usize, hidden: usize) -> NetConfig {
+    NetConfig::Mlp(TimeMlpConfig::new(dim).with_hidden(hidden).with_depth(2))
+}
+
 fn small(data: &str, dim: usize, steps: usize) -> TrainConfig {
     let mut c = TrainConfig::new(data, dim);
-    c.model = c.model.with_hidden(32).with_depth(2);
+    c.model = mlp(dim, 32);
     c.steps = steps;
     c.batch_size = 256;
     c.checkpoint_every = 4;
     c
 }
 
+/// The raw network's velocity at two fixed points, and its parameter count.
 fn weights(run: &Path) -> Vec<f32> {
     let trained = load_run(run, &Device::flex(), true).unwrap();
-    let x = Tensor::<2>::from_floats([[0.3f32, -1.0], [2.0, 0.5]], &Device::flex());
+    let dim = trained.config.model.data_dim();
+    let x = Tensor::<2>::from_data(
+        TensorData::new((0..2 * dim).map(|i| (i as f32 * 0.37).sin()).collect(), [2, dim]),
+        &Device::flex(),
+    );
     let mut v: Vec<f32> = trained.velocity(x, 0.4).into_data().iter::<f32>().collect();
     v.push(trained.model.num_params() as f32);
     v
@@ -87,7 +101,7 @@ fn learned_field_approaches_the_closed_form() {
     )
     .unwrap();
     let mut config = small(&format!("file:{}", file.display()), 2, 400);
-    config.model = config.model.with_hidden(64);
+    config.model = mlp(2, 64);
     config.checkpoint_every = 400;
     config.ema_decay = 0.9;
     let run = dir.path().join("run");
@@ -115,4 +129,103 @@ fn learned_field_approaches_the_closed_form() {
         worst < 0.25,
         "learned field too far from the closed form: {worst}"
     );
+}
+
+/// The loss of every step in a run's metrics.
+fn losses(run: &Path) -> Vec<f64> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["loss"].as_f64().unwrap())
+        .collect()
+}
+
+/// A class-conditional `tiny` U-Net on the 8x8 digits, with label dropout and flips.
+fn tiny_digits(steps: usize) -> Option<TrainConfig> {
+    let dir = shared("digits8x8")?;
+    let unet = UNetConfig::preset("tiny", 1, 8)
+        .unwrap()
+        .with_num_classes(Some(10));
+    let mut c = TrainConfig::images(&format!("mnist:{}", dir.display()), unet);
+    c.steps = steps;
+    c.batch_size = 16;
+    c.warmup_steps = 2;
+    c.checkpoint_every = 3;
+    c.flip = true;
+    Some(c)
+}
+
+#[test]
+fn resumed_image_run_continues_the_same_loss_curve() {
+    let _turn = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
+    let (Some(full), Some(part)) = (tiny_digits(6), tiny_digits(3)) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let dev = Device::flex();
+    train(&full, &a, &dev, false, &mut |_| {}).unwrap();
+    train(&part, &b, &dev, false, &mut |_| {}).unwrap();
+    let resumed = train(&full, &b, &dev, true, &mut |_| {}).unwrap();
+    assert_eq!(resumed.resumed_from, 3);
+    assert_eq!(losses(&a), losses(&b));
+    assert_eq!(losses(&a).len(), 6);
+    assert_eq!(weights(&a), weights(&b));
+}
+
+#[test]
+fn the_papers_cifar10_network_trains_on_the_fixture() {
+    let _turn = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(dir) = shared("cifar10-foolbox20") else {
+        return;
+    };
+    let unet = UNetConfig::preset("cifar10", 3, 32).unwrap();
+    let mut config = TrainConfig::images(&format!("cifar10:{}", dir.display()), unet);
+    config.steps = 6;
+    config.batch_size = 2;
+    config.lr = 2e-4;
+    config.warmup_steps = 0;
+    config.checkpoint_every = 6;
+    let out = tempfile::tempdir().unwrap();
+    let summary = train(&config, out.path(), &Device::flex(), false, &mut |_| {}).unwrap();
+    assert_eq!(summary.data_note.is_some(), true, "the fixture holds only test_batch.bin");
+    let loss = losses(out.path());
+    eprintln!("cifar10 preset, 20-image fixture: losses {loss:?}");
+    let (first, last) = (loss[0] + loss[1], loss[4] + loss[5]);
+    assert!(last < first, "the loss did not decrease: {loss:?}");
+}
+
+#[test]
+fn networks_that_do_not_fit_the_data_are_refused() {
+    let Some(digits) = shared("digits8x8") else {
+        return;
+    };
+    let digits = format!("mnist:{}", digits.display());
+    let tiny = |size| UNetConfig::preset("tiny", 1, size).unwrap();
+    let pngs = tempfile::tempdir().unwrap();
+    for i in 0..2 {
+        image::GrayImage::new(8, 8)
+            .save(pngs.path().join(format!("{i}.png")))
+            .unwrap();
+    }
+    let unlabelled = format!("images:{}", pngs.path().display());
+    let cases = [
+        (TrainConfig::images("checkerboard", tiny(8)), "needs image data"),
+        (TrainConfig::images(&digits, tiny(16)), "[1, 16, 16]"),
+        (
+            TrainConfig::images(&unlabelled, tiny(8).with_num_classes(Some(10))),
+            "has no labels",
+        ),
+        (
+            TrainConfig::images(&digits, tiny(8).with_num_classes(Some(4))),
+            "labels up to 9",
+        ),
+    ];
+    let out = tempfile::tempdir().unwrap();
+    for (config, want) in cases {
+        match train(&config, out.path(), &Device::flex(), false, &mut |_| {}) {
+            Err(TrainError::Config(msg)) => assert!(msg.contains(want), "{msg}"),
+            other => panic!("expected a refusal mentioning {want}, got {other:?}"),
+        }
+    }
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 pub enum DataError {
     /// The spec names no known data set.
     #[error(
-        "unknown data '{spec}': expected checkerboard, 8gaussians, rings, moons, spirals or file:PATH (.csv or .npy)"
+        "unknown data '{spec}': expected checkerboard, 8gaussians, rings, moons, spirals, file:PATH (.csv or .npy), mnist:DIR, idx:DIR, cifar10:DIR or images:DIR"
     )]
     UnknownSpec {
         /// What was given.

@@ -76,6 +76,24 @@ impl ImageSet {
     }
 }
 
+/// Rows of `[C, H, W]` images in [-1, 1] back to 8-bit pixels in `[N, H, W, C]` order (the
+/// layout of PNG files and of FID tools): `p = round(128 (x + 1) - 1/2)`, the inverse of the
+/// bin-centre map of [`ImageSet::batch`], clamped to 0..=255.
+pub fn to_pixels_nhwc(values: &[f32], [channels, height, width]: [usize; 3]) -> Vec<u8> {
+    let plane = height * width;
+    let size = channels * plane;
+    values
+        .chunks_exact(size)
+        .flat_map(|image| {
+            (0..size).map(move |i| {
+                // Output index i = (row * W + col) * C + c reads input c * H * W + row * W + col.
+                let x = image[(i % channels) * plane + i / channels] as f64;
+                (128.0 * (x + 1.0) - 0.5).round().clamp(0.0, 255.0) as u8
+            })
+        })
+        .collect()
+}
+
 /// Bits per dimension of 8-bit data from a log-density of its [-1, 1] image:
 /// `bpd = -log p(x) / (D ln 2) + 7` (the map from `[0, 256)` to `[-1, 1)` scales each dimension by
 /// `1 / 128`, contributing `log2 128 = 7` bits).

@@ -1,8 +1,10 @@
-//! Data sources: 2-D toy distributions with known densities, point files, and image sets
-//! (IDX and CIFAR-10 binary; the image model arrives with the image issue).
+//! Data sources: 2-D toy distributions with known densities, point files, and image sets.
 //!
 //! A source is named by a spec string: `checkerboard`, `8gaussians`, `rings`, `moons`,
-//! `spirals`, or `file:PATH` with `PATH` a `.csv` (one point a row) or `.npy` (2-D f32/f64).
+//! `spirals`, `file:PATH` with `PATH` a `.csv` (one point a row) or `.npy` (2-D f32/f64), or an
+//! image set: `mnist:DIR` / `idx:DIR` (IDX files), `cifar10:DIR` (the binary version) or
+//! `images:DIR` (a folder of PNG files). Images travel as flattened `[C * H * W]` rows in
+//! `[-1, 1]`, uniformly dequantized when drawn for training.
 //! Sampling happens on the host with a caller-supplied RNG, so a seed fixes the data stream on
 //! every backend.
 
@@ -16,8 +18,9 @@ pub use csv::{parse_csv, read_csv, write_csv};
 pub use error::DataError;
 pub use images::{
     ImageSet, Split, bits_per_dim, load_cifar10, load_idx, load_png_dir, parse_cifar10, parse_idx,
+    to_pixels_nhwc,
 };
-pub use npy::{parse_npy, read_npy, write_npy};
+pub use npy::{parse_npy, read_npy, write_npy, write_npy_u8};
 pub use toy::Toy;
 
 use rand::Rng;
@@ -55,6 +58,15 @@ impl Points {
     }
 }
 
+/// A training batch: points and, for labelled image sets, one class per point.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Batch {
+    /// The points (flattened images for image sets).
+    pub points: Points,
+    /// The class of each point, when the data has labels.
+    pub labels: Option<Vec<usize>>,
+}
+
 /// Where training and evaluation points come from.
 #[derive(Debug, Clone)]
 pub enum DataSource {
@@ -67,11 +79,52 @@ pub enum DataSource {
         /// The points.
         points: Points,
     },
+    /// An image set, sampled with replacement.
+    Images {
+        /// The images.
+        set: ImageSet,
+        /// What the loader had to say (e.g. which file stands in for a missing split).
+        note: Option<String>,
+    },
 }
 
 impl DataSource {
-    /// Parses a spec (`checkerboard`, ..., `file:PATH`), reading the file if there is one.
+    /// Parses a spec (`checkerboard`, ..., `file:PATH`, `mnist:DIR`, ...), reading the files if
+    /// there are any; image sets give their training split.
     pub fn parse(spec: &str) -> Result<Self, DataError> {
+        Self::parse_split(spec, Split::Train)
+    }
+
+    /// Like [`DataSource::parse`], with the split of an image set chosen. An IDX folder without
+    /// the test files (like the 8x8 digits) evaluates on its training files and says so in the
+    /// note.
+    pub fn parse_split(spec: &str, split: Split) -> Result<Self, DataError> {
+        if let Some((kind, dir)) = spec.split_once(':')
+            && kind != "file"
+        {
+            let dir = Path::new(dir);
+            let (set, note) = match kind {
+                "mnist" | "idx" => match load_idx(dir, split) {
+                    Err(e) if split == Split::Test => {
+                        let set = load_idx(dir, Split::Train).map_err(|_| e)?;
+                        let note = format!("{} has no test files; using the training files", dir.display());
+                        (set, Some(note))
+                    }
+                    other => (other?, None),
+                },
+                "cifar10" => load_cifar10(dir, split)?,
+                "images" => (load_png_dir(dir)?, None),
+                _ => {
+                    return Err(DataError::UnknownSpec {
+                        spec: spec.to_string(),
+                    });
+                }
+            };
+            if set.is_empty() {
+                return Err(DataError::new(dir, "the data set holds no images"));
+            }
+            return Ok(Self::Images { set, note });
+        }
         if let Some(path) = spec.strip_prefix("file:") {
             let path = Path::new(path);
             let points = match path.extension().and_then(|e| e.to_str()) {
@@ -99,18 +152,57 @@ impl DataSource {
             })
     }
 
-    /// The dimension of a point.
+    /// The dimension of a point (`C * H * W` for images).
     pub fn dim(&self) -> usize {
         match self {
             Self::Toy(_) => 2,
             Self::File { points, .. } => points.dim,
+            Self::Images { set, .. } => set.image_size(),
         }
     }
 
-    /// `n` points drawn with `rng`.
-    pub fn sample(&self, n: usize, rng: &mut impl Rng) -> Points {
+    /// `[C, H, W]` of an image set.
+    pub fn image_shape(&self) -> Option<[usize; 3]> {
         match self {
-            Self::Toy(toy) => toy.sample(n, rng),
+            Self::Images { set, .. } => Some([set.channels, set.height, set.width]),
+            _ => None,
+        }
+    }
+
+    /// The number of classes of labelled data (the largest label plus one).
+    pub fn num_classes(&self) -> Option<usize> {
+        match self {
+            Self::Images { set, .. } => set
+                .labels
+                .as_ref()
+                .and_then(|l| l.iter().max())
+                .map(|&m| m as usize + 1),
+            _ => None,
+        }
+    }
+
+    /// What the loader had to say about the data, if anything.
+    pub fn note(&self) -> Option<&str> {
+        match self {
+            Self::Images { note, .. } => note.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// `n` points drawn with `rng` (images dequantized, not flipped).
+    pub fn sample(&self, n: usize, rng: &mut impl Rng) -> Points {
+        self.sample_batch(n, rng, false).points
+    }
+
+    /// `n` points and their labels drawn with `rng`; images are uniformly dequantized and, with
+    /// `flip`, mirrored left-right with probability 1/2.
+    pub fn sample_batch(&self, n: usize, rng: &mut impl Rng, flip: bool) -> Batch {
+        let unlabelled = |points| Batch {
+            points,
+            labels: None,
+        };
+        match self {
+            Self::Toy(toy) => unlabelled(toy.sample(n, rng)),
             Self::File { points, .. } => {
                 let dim = points.dim;
                 let mut values = Vec::with_capacity(n * dim);
@@ -118,12 +210,27 @@ impl DataSource {
                     let i = rng.random_range(0..points.len());
                     values.extend_from_slice(&points.values[i * dim..(i + 1) * dim]);
                 }
-                Points { values, dim }
+                unlabelled(Points { values, dim })
+            }
+            Self::Images { set, .. } => {
+                let indices: Vec<usize> = (0..n).map(|_| rng.random_range(0..set.len())).collect();
+                let values = set.batch(&indices, rng, true, flip);
+                Batch {
+                    points: Points {
+                        values,
+                        dim: set.image_size(),
+                    },
+                    labels: set
+                        .labels
+                        .as_ref()
+                        .map(|l| indices.iter().map(|&i| l[i] as usize).collect()),
+                }
             }
         }
     }
 
-    /// The points to evaluate on: the file's own (at most `n`, in order), or `n` fresh draws.
+    /// The points to evaluate on: the file's own (at most `n`, in order), the first `n`
+    /// images at their bin centres, or `n` fresh draws.
     pub fn evaluation_points(&self, n: usize, rng: &mut impl Rng) -> Points {
         match self {
             Self::Toy(_) => self.sample(n, rng),
@@ -131,6 +238,13 @@ impl DataSource {
                 values: points.values[..n.min(points.len()) * points.dim].to_vec(),
                 dim: points.dim,
             },
+            Self::Images { set, .. } => {
+                let indices: Vec<usize> = (0..n.min(set.len())).collect();
+                Points {
+                    values: set.batch(&indices, rng, false, false),
+                    dim: set.image_size(),
+                }
+            }
         }
     }
 
@@ -138,7 +252,7 @@ impl DataSource {
     pub fn entropy(&self) -> Option<f64> {
         match self {
             Self::Toy(toy) => Some(toy.entropy()),
-            Self::File { .. } => None,
+            Self::File { .. } | Self::Images { .. } => None,
         }
     }
 
@@ -146,7 +260,7 @@ impl DataSource {
     pub fn log_density(&self, points: &Points) -> Option<Vec<f64>> {
         match self {
             Self::Toy(toy) => Some(toy.log_density(points)),
-            Self::File { .. } => None,
+            Self::File { .. } | Self::Images { .. } => None,
         }
     }
 }

@@ -132,25 +132,34 @@ fn dict_value<'a>(header: &'a str, key: &str) -> Result<&'a str, String> {
 
 /// Writes a little-endian f32 array of the given shape (version 1.0, C order).
 pub fn write_npy(path: &Path, values: &[f32], shape: &[usize]) -> std::io::Result<()> {
+    let payload = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    write_array(path, "<f4", shape, payload)
+}
+
+/// Writes a u8 array of the given shape (version 1.0, C order): images as `[N, H, W, C]`, the
+/// layout FID tools read.
+pub fn write_npy_u8(path: &Path, values: &[u8], shape: &[usize]) -> std::io::Result<()> {
+    write_array(path, "|u1", shape, values.to_vec())
+}
+
+fn write_array(path: &Path, descr: &str, shape: &[usize], payload: Vec<u8>) -> std::io::Result<()> {
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
     let shape = if dims.len() == 1 {
         format!("({},)", dims[0])
     } else {
         format!("({})", dims.join(", "))
     };
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
     // Pad so that magic + version + length + header + '\n' is a multiple of 64.
     while !(10 + header.len() + 1).is_multiple_of(64) {
         header.push(' ');
     }
     header.push('\n');
-    let mut out = Vec::with_capacity(10 + header.len() + values.len() * 4);
+    let mut out = Vec::with_capacity(10 + header.len() + payload.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&[1, 0]);
     out.extend_from_slice(&(header.len() as u16).to_le_bytes());
     out.extend_from_slice(header.as_bytes());
-    for v in values {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
+    out.extend(payload);
     std::fs::write(path, out)
 }

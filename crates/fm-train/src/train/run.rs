@@ -10,7 +10,8 @@ use crate::data::DataSource;
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::Module;
 use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use fm_models::NetConfig;
 use fm_paths::{AffinePath, Scheduler};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -49,6 +50,8 @@ pub struct TrainSummary {
     pub checkpoint: PathBuf,
     /// Checkpoints skipped while resuming, with the reason.
     pub skipped_checkpoints: Vec<String>,
+    /// What the data loader had to say (e.g. which file stood in for a missing split).
+    pub data_note: Option<String>,
 }
 
 /// The RNG of step `step`: every batch depends on `(seed, step)` alone, so a resumed run draws
@@ -84,13 +87,7 @@ pub fn train(
 ) -> Result<TrainSummary, TrainError> {
     config.validate().map_err(TrainError::Config)?;
     let data = DataSource::parse(&config.data)?;
-    if data.dim() != config.model.input_dim {
-        return Err(TrainError::Config(format!(
-            "the model's input dimension {} differs from the data's {}",
-            config.model.input_dim,
-            data.dim()
-        )));
-    }
+    check_model_fits_data(config, &data)?;
     let path = AffinePath::new(config.scheduler().map_err(TrainError::Config)?);
     if !resume && latest_checkpoint(run, &mut Vec::new())?.is_some() {
         return Err(TrainError::Config(format!(
@@ -131,22 +128,33 @@ pub fn train(
         .map_err(file_err(&metrics_file))?;
 
     let (batch, dim) = (config.batch_size, data.dim());
+    let null_class = model.null_class();
     let (t_min, t_max) = path.scheduler.training_range();
     let began = Instant::now();
     for step in start..config.steps {
         let mut rng = batch_rng(config.seed, step);
-        let x1 = data.sample(batch, &mut rng).values;
+        let drawn = data.sample_batch(batch, &mut rng, config.flip);
         let x0: Vec<f32> = (0..batch * dim)
             .map(|_| rng.sample(StandardNormal))
             .collect();
         let t: Vec<f32> = (0..batch)
             .map(|_| (t_min + (t_max - t_min) * rng.random::<f64>()) as f32)
             .collect();
-        let x1 = Tensor::<2>::from_data(TensorData::new(x1, [batch, dim]), &dev);
+        let labels = null_class.zip(drawn.labels).map(|(null, labels)| {
+            let dropped: Vec<i64> = labels
+                .into_iter()
+                .map(|y| {
+                    let drop = rng.random::<f64>() < config.label_dropout;
+                    if drop { null as i64 } else { y as i64 }
+                })
+                .collect();
+            Tensor::<1, Int>::from_data(TensorData::new(dropped, [batch]), &dev)
+        });
+        let x1 = Tensor::<2>::from_data(TensorData::new(drawn.points.values, [batch, dim]), &dev);
         let x0 = Tensor::<2>::from_data(TensorData::new(x0, [batch, dim]), &dev);
         let t = Tensor::<1>::from_data(TensorData::new(t, [batch]), &dev);
         let sample = path.sample(x0, x1, t.clone());
-        let loss = (model.forward(sample.x_t, t) - sample.target)
+        let loss = (model.forward(sample.x_t, t, labels) - sample.target)
             .square()
             .mean();
         loss_value = loss.clone().into_scalar::<f64>();
@@ -203,7 +211,49 @@ pub fn train(
         resumed_from: start,
         checkpoint,
         skipped_checkpoints: skipped,
+        data_note: data.note().map(str::to_string),
     })
+}
+
+/// Checks that the network takes the data's points (and classes, when it has them).
+fn check_model_fits_data(config: &TrainConfig, data: &DataSource) -> Result<(), TrainError> {
+    let fault = |msg: String| Err(TrainError::Config(msg));
+    match (&config.model, data.image_shape()) {
+        (NetConfig::Unet(u), Some(shape)) => {
+            let want = [u.in_channels, u.image_size, u.image_size];
+            if shape != want {
+                return fault(format!(
+                    "the U-Net takes images of {want:?} (channels, rows, columns) but '{}' holds {shape:?}",
+                    config.data
+                ));
+            }
+        }
+        (NetConfig::Unet(_), None) => {
+            return fault(format!(
+                "the U-Net needs image data (mnist:DIR, cifar10:DIR, images:DIR), not '{}'",
+                config.data
+            ));
+        }
+        (model, _) if model.data_dim() != data.dim() => {
+            return fault(format!(
+                "the model's input dimension {} differs from the data's {}",
+                model.data_dim(),
+                data.dim()
+            ));
+        }
+        _ => {}
+    }
+    match (config.model.num_classes(), data.num_classes()) {
+        (Some(_), None) => fault(format!(
+            "the network is class-conditional but '{}' has no labels",
+            config.data
+        )),
+        (Some(n), Some(m)) if m > n => fault(format!(
+            "the network has {n} classes but the data has labels up to {}",
+            m - 1
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename.

@@ -1,0 +1,241 @@
+//! `fm nll` and `fm eval`: likelihoods (nats for points, bits per dimension for images), sample
+//! distances and NFE of a trained run.
+
+use crate::{Common, at_least_one, device};
+use anyhow::Result;
+use burn::tensor::Device;
+use clap::Args;
+use fm_ode::{Divergence, Method, SolverConfig, Stats};
+use fm_train::data::{DataSource, Points, Split};
+use fm_train::eval::{TrainedRun, energy_distance, load_run, sliced_w1};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+
+#[derive(Args, Clone)]
+pub struct SolverArgs {
+    /// ODE solver: dopri5 (adaptive), euler, midpoint, heun, rk4 (fixed steps).
+    #[arg(long, default_value = "dopri5")]
+    pub solver: Method,
+    /// Relative tolerance of dopri5.
+    #[arg(long, default_value_t = 1e-5)]
+    pub rtol: f64,
+    /// Absolute tolerance of dopri5.
+    #[arg(long, default_value_t = 1e-5)]
+    pub atol: f64,
+    /// Steps of a fixed-step solver.
+    #[arg(long, default_value_t = 20)]
+    pub steps: usize,
+    /// Points per solve (bounds memory).
+    #[arg(long, default_value_t = 10_000)]
+    pub batch: usize,
+    /// Use the raw weights instead of their EMA.
+    #[arg(long)]
+    pub raw_weights: bool,
+}
+
+impl SolverArgs {
+    /// dopri5 at `tol` (relative and absolute), in batches of `batch`, EMA weights.
+    pub fn dopri5(tol: f64, batch: usize) -> Self {
+        Self {
+            solver: Method::Dopri5,
+            rtol: tol,
+            atol: tol,
+            steps: 20,
+            batch,
+            raw_weights: false,
+        }
+    }
+
+    pub fn config(&self) -> SolverConfig {
+        match self.solver {
+            Method::Dopri5 => SolverConfig::dopri5(self.rtol, self.atol),
+            m => SolverConfig::fixed(m, self.steps),
+        }
+    }
+}
+
+#[derive(Args, Clone)]
+pub struct NllArgs {
+    /// The run folder.
+    #[arg(long)]
+    run: PathBuf,
+    /// Points to evaluate (default: the run's own data; the test split of an image set);
+    /// file:PATH evaluates a file's points.
+    #[arg(long)]
+    data: Option<String>,
+    /// Number of points (images: the first N of the split).
+    #[arg(long, default_value_t = 10_000, value_parser = at_least_one())]
+    n: usize,
+    /// Divergence: exact, hutchinson, hutchinson:K, gaussian or gaussian:K (K probes).
+    /// [default: exact for points, hutchinson for images]
+    #[arg(long)]
+    divergence: Option<Divergence>,
+    /// Images: uniform dequantizations per image in the importance-weighted bpd estimate.
+    #[arg(long, default_value_t = 1, value_parser = at_least_one())]
+    dequant_samples: usize,
+    /// Seed of the evaluation points, dequantization and probes.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[command(flatten)]
+    solver: SolverArgs,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Args, Clone)]
+pub struct EvalArgs {
+    /// The run folder.
+    #[arg(long)]
+    run: PathBuf,
+    /// Points for NLL and samples for the distances (images: test images for bpd and samples
+    /// for NFE).
+    #[arg(long, default_value_t = 5000, value_parser = at_least_one())]
+    n: usize,
+    /// Seed of the evaluation.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[command(flatten)]
+    solver: SolverArgs,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+pub fn mean_nfe(stats: &[Stats]) -> f64 {
+    stats.iter().map(|s| s.nfe as f64).sum::<f64>() / stats.len().max(1) as f64
+}
+
+fn mean_and_stderr(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let sd = (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
+    (mean, sd / n.sqrt())
+}
+
+/// NLL of `points`, with the entropy gap when `data` knows its entropy.
+fn nll_report(
+    trained: &TrainedRun,
+    data: &DataSource,
+    points: &Points,
+    divergence: Divergence,
+    solver: &SolverArgs,
+    device: &Device,
+) -> Result<Value> {
+    let (nll, stats) = trained.nll(points, solver.batch, divergence, &solver.config(), device)?;
+    let (mean, stderr) = mean_and_stderr(&nll);
+    Ok(json!({
+        "nll_nats": mean,
+        "nll_stderr": stderr,
+        "entropy_nats": data.entropy(),
+        "entropy_gap_nats": data.entropy().map(|h| mean - h),
+        "nll_nfe": mean_nfe(&stats),
+    }))
+}
+
+/// Settings of a bits-per-dimension estimate.
+struct BpdSettings {
+    n: usize,
+    dequant_samples: usize,
+    divergence: Divergence,
+    seed: u64,
+}
+
+/// Bits per dimension of the first `n` images of `data` (an image set).
+fn bpd_report(
+    trained: &TrainedRun,
+    data: &DataSource,
+    s: &BpdSettings,
+    solver: &SolverArgs,
+    device: &Device,
+) -> Result<Value> {
+    let DataSource::Images { set, .. } = data else {
+        anyhow::bail!("bits per dimension need image data");
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(s.seed);
+    let (bpd, stats) = trained.bpd(
+        set,
+        s.n,
+        s.dequant_samples,
+        solver.batch,
+        s.divergence,
+        &solver.config(),
+        device,
+        &mut rng,
+    )?;
+    let (mean, stderr) = mean_and_stderr(&bpd);
+    Ok(json!({
+        "bpd": mean,
+        "bpd_stderr": stderr,
+        "images": bpd.len(),
+        "dequant_samples": s.dequant_samples,
+        "divergence": format!("{:?}", s.divergence),
+        "rtol": solver.rtol,
+        "atol": solver.atol,
+        "nll_nfe": mean_nfe(&stats),
+        "data_note": data.note(),
+    }))
+}
+
+pub fn cmd_nll(a: &NllArgs) -> Result<Value> {
+    let device = device::parse(&a.common.device)?;
+    device.seed(a.seed);
+    let trained = load_run(&a.run, &device, a.solver.raw_weights)?;
+    let spec = a.data.as_deref().unwrap_or(&trained.config.data);
+    let data = DataSource::parse_split(spec, Split::Test)?;
+    if data.image_shape().is_some() {
+        let settings = BpdSettings {
+            n: a.n,
+            dequant_samples: a.dequant_samples,
+            divergence: a.divergence.unwrap_or(Divergence::HUTCHINSON),
+            seed: a.seed,
+        };
+        return bpd_report(&trained, &data, &settings, &a.solver, &device);
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(a.seed);
+    let points = data.evaluation_points(a.n, &mut rng);
+    let divergence = a.divergence.unwrap_or(Divergence::Exact);
+    nll_report(&trained, &data, &points, divergence, &a.solver, &device)
+}
+
+/// The full evaluation of a run: NLL (bpd for images), entropy gap, distances, NFE; returns the
+/// report and the samples it drew.
+pub fn evaluate(
+    trained: &TrainedRun,
+    n: usize,
+    seed: u64,
+    solver: &SolverArgs,
+    device: &Device,
+) -> Result<(Value, Points)> {
+    let data = DataSource::parse_split(&trained.config.data, Split::Test)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut report = if data.image_shape().is_some() {
+        let settings = BpdSettings {
+            n,
+            dequant_samples: 1,
+            divergence: Divergence::HUTCHINSON,
+            seed,
+        };
+        bpd_report(trained, &data, &settings, solver, device)?
+    } else {
+        let points = data.evaluation_points(n, &mut rng);
+        nll_report(trained, &data, &points, Divergence::Exact, solver, device)?
+    };
+    let (samples, stats) = trained.sample(n, solver.batch, &solver.config(), device, None)?;
+    if data.image_shape().is_none() {
+        let fresh = data.sample(samples.len(), &mut rng);
+        report["energy_distance"] = json!(energy_distance(&samples, &fresh));
+        if samples.dim == 2 {
+            report["sw1"] = json!(sliced_w1(&samples, &fresh, 500));
+        }
+    }
+    report["nfe"] = json!(mean_nfe(&stats));
+    Ok((report, samples))
+}
+
+pub fn cmd_eval(a: &EvalArgs) -> Result<Value> {
+    let device = device::parse(&a.common.device)?;
+    device.seed(a.seed);
+    let trained = load_run(&a.run, &device, a.solver.raw_weights)?;
+    Ok(evaluate(&trained, a.n, a.seed, &a.solver, &device)?.0)
+}

@@ -1,0 +1,177 @@
+//! `fm sample`: draw samples from a trained run, as arrays and pictures, optionally with their
+//! paths from noise to data.
+
+use crate::eval_cmd::{SolverArgs, mean_nfe};
+use crate::{Common, at_least_one, device, plot};
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use fm_train::data::{DataSource, Points, to_pixels_nhwc, write_npy, write_npy_u8};
+use fm_train::eval::{Guidance, TrainedRun, load_run, straightness};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(Args, Clone)]
+pub struct SampleArgs {
+    /// The run folder.
+    #[arg(long)]
+    run: PathBuf,
+    /// Number of samples.
+    #[arg(long, default_value_t = 10_000, value_parser = at_least_one())]
+    n: usize,
+    /// Write the samples as an .npy file: [n, D] float32 for points, [n, H, W, C] uint8 for
+    /// images (the layout FID tools read).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Write a picture: 2-D samples beside data, or a grid of images (one row per class for a
+    /// class-conditional run).
+    #[arg(long)]
+    png: Option<PathBuf>,
+    /// Classifier-free guidance weight w of a class-conditional run: 0 unconditional,
+    /// 1 conditional, above 1 guided (Meta's cfg_scale is w - 1). [default: 1]
+    #[arg(long)]
+    guidance: Option<f64>,
+    /// Sample only this class (class-conditional runs). [default: every class in turn]
+    #[arg(long)]
+    class: Option<usize>,
+    /// Seed of the source noise.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Also follow up to 1000 of the samples from noise to data, save their paths at 41 times as
+    /// an .npy file ([41, n, D] float32), and report their straightness.
+    #[arg(long)]
+    save_trajectories: Option<PathBuf>,
+    /// Draw the saved paths: lines for 2-D points, rows of images from noise to data for images.
+    #[arg(long, requires = "save_trajectories")]
+    trajectory_png: Option<PathBuf>,
+    #[command(flatten)]
+    solver: SolverArgs,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// `k + 1` evenly spaced times from 0 to 1.
+pub fn trajectory_times(k: usize) -> Vec<f64> {
+    (0..=k).map(|i| i as f64 / k as f64).collect()
+}
+
+/// The classes to sample and the grid width: every class in turn, `ceil(n / classes)` of each
+/// (one grid row per class), or all of one class.
+fn guidance(
+    trained: &TrainedRun,
+    n: usize,
+    class: Option<usize>,
+    w: Option<f64>,
+) -> Result<(Option<Guidance>, Option<usize>)> {
+    let Some(classes) = trained.config.model.num_classes() else {
+        if class.is_some() || w.is_some() {
+            bail!("--class and --guidance need a class-conditional run (fm train --conditional)");
+        }
+        return Ok((None, None));
+    };
+    let weight = w.unwrap_or(1.0);
+    Ok(match class {
+        Some(k) if k >= classes => bail!("--class {k}: the run has classes 0..{}", classes - 1),
+        Some(k) => (
+            Some(Guidance {
+                classes: vec![k; n],
+                weight,
+            }),
+            None,
+        ),
+        None => {
+            let per = n.div_ceil(classes);
+            let classes = (0..n).map(|i| i / per).collect();
+            (Some(Guidance { classes, weight }), Some(per))
+        }
+    })
+}
+
+/// Writes `samples` as a picture: images in a grid of `cols`, or 2-D points beside data.
+fn picture(
+    trained: &TrainedRun,
+    samples: &Points,
+    cols: Option<usize>,
+    seed: u64,
+    png: &Path,
+) -> Result<()> {
+    if let Some(shape) = trained.config.model.image_shape() {
+        let [c, h, w] = shape;
+        let cols = cols.unwrap_or_else(|| (samples.len() as f64).sqrt().ceil() as usize);
+        return plot::image_grid(&to_pixels_nhwc(&samples.values, shape), [h, w, c], cols, png);
+    }
+    if samples.dim != 2 {
+        bail!(
+            "--png draws 2-D points or images; this run's data has {} dimensions",
+            samples.dim
+        );
+    }
+    let data = DataSource::parse(&trained.config.data)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    plot::samples_beside_data(samples, &data.sample(samples.len(), &mut rng), png)
+}
+
+pub fn cmd_sample(a: &SampleArgs) -> Result<Value> {
+    let device = device::parse(&a.common.device)?;
+    device.seed(a.seed);
+    let trained = load_run(&a.run, &device, a.solver.raw_weights)?;
+    let (guide, cols) = guidance(&trained, a.n, a.class, a.guidance)?;
+    let began = Instant::now();
+    let (samples, stats) =
+        trained.sample(a.n, a.solver.batch, &a.solver.config(), &device, guide.as_ref())?;
+    let secs = began.elapsed().as_secs_f64();
+    let shape = trained.config.model.image_shape();
+    if let Some(out) = &a.out {
+        match shape {
+            Some([c, h, w]) => {
+                write_npy_u8(out, &to_pixels_nhwc(&samples.values, [c, h, w]), &[samples.len(), h, w, c])
+            }
+            None => write_npy(out, &samples.values, &[samples.len(), samples.dim]),
+        }
+        .with_context(|| format!("writing {}", out.display()))?;
+    }
+    if let Some(png) = &a.png {
+        picture(&trained, &samples, cols, a.seed, png)?;
+    }
+    let mut report = json!({ "n": a.n, "nfe": mean_nfe(&stats), "samples_per_s": a.n as f64 / secs, "seconds": secs });
+    if let Some(g) = &guide {
+        report["guidance"] = json!(g.weight);
+    }
+    if let Some(path) = &a.save_trajectories {
+        let times = trajectory_times(40);
+        let (states, _) =
+            trained.trajectories(a.n.min(1000), &times, &a.solver.config(), &device)?;
+        let values: Vec<f32> = states
+            .iter()
+            .flat_map(|s| s.values.iter().copied())
+            .collect();
+        write_npy(
+            path,
+            &values,
+            &[states.len(), states[0].len(), states[0].dim],
+        )
+        .with_context(|| format!("writing {}", path.display()))?;
+        if let Some(png) = &a.trajectory_png {
+            match shape {
+                Some(shape) => image_paths(&states, shape, png)?,
+                None => plot::trajectories(&states, png)?,
+            }
+        }
+        report["straightness"] = json!(straightness(&states, &times));
+    }
+    Ok(report)
+}
+
+/// Up to 8 image paths, one per row, at every fourth saved time (t = 0, 0.1, ..., 1).
+fn image_paths(states: &[Points], [c, h, w]: [usize; 3], png: &Path) -> Result<()> {
+    let shown: Vec<&Points> = states.iter().step_by(4).collect();
+    let rows = states[0].len().min(8);
+    let size = c * h * w;
+    let values: Vec<f32> = (0..rows)
+        .flat_map(|r| shown.iter().flat_map(move |s| &s.values[r * size..(r + 1) * size]))
+        .copied()
+        .collect();
+    plot::image_grid(&to_pixels_nhwc(&values, [c, h, w]), [h, w, c], shown.len(), png)
+}

@@ -1,0 +1,127 @@
+//! One velocity network type for the training loop and the solvers, over flattened data.
+//!
+//! Data of any shape travels as `[B, D]` rows (a 28x28 gray image is a row of `D = 784`), so the
+//! solvers, divergence and likelihood code see one tensor shape; [`VelocityNet::forward`] reshapes
+//! to `[B, C, H, W]` for the U-Net and back.
+
+use crate::{TimeMlp, TimeMlpConfig, UNet, UNetConfig};
+use burn::module::Module;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+/// Which network, with its settings (saved in a run's `config.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum NetConfig {
+    /// A [`TimeMlp`] on vectors.
+    Mlp(TimeMlpConfig),
+    /// A [`UNet`] on images.
+    Unet(UNetConfig),
+}
+
+impl NetConfig {
+    /// Values per data point: `D` for the MLP, `C * H * W` for the U-Net.
+    pub fn data_dim(&self) -> usize {
+        match self {
+            Self::Mlp(c) => c.input_dim,
+            Self::Unet(c) => c.in_channels * c.image_size * c.image_size,
+        }
+    }
+
+    /// `[C, H, W]` of the images a U-Net takes; `None` for the MLP.
+    pub fn image_shape(&self) -> Option<[usize; 3]> {
+        match self {
+            Self::Mlp(_) => None,
+            Self::Unet(c) => Some([c.in_channels, c.image_size, c.image_size]),
+        }
+    }
+
+    /// The number of classes of a class-conditional network.
+    pub fn num_classes(&self) -> Option<usize> {
+        match self {
+            Self::Mlp(_) => None,
+            Self::Unet(c) => c.num_classes,
+        }
+    }
+
+    /// A network with freshly initialised weights on `device`.
+    pub fn init(&self, device: &Device) -> VelocityNet {
+        match self {
+            Self::Mlp(c) => VelocityNet::Mlp(c.init(device)),
+            Self::Unet(c) => VelocityNet::Unet(c.init(device)),
+        }
+    }
+}
+
+/// A velocity network `v_theta(x, t[, y])` on flattened data.
+// One network lives per run, so the size of the U-Net variant costs nothing worth boxing for
+// (and burn's `Module` derive takes the modules themselves).
+#[allow(clippy::large_enum_variant)]
+#[derive(Module, Debug)]
+pub enum VelocityNet {
+    /// See [`TimeMlp`].
+    Mlp(TimeMlp),
+    /// See [`UNet`].
+    Unet(UNet),
+}
+
+impl VelocityNet {
+    /// The velocity at rows `x`: `[B, D]`, per-sample time `t`: `[B]` and, for a
+    /// class-conditional network, classes `y`: `[B]` (the null class for the unconditional
+    /// field; `None` leaves the class embedding out) -> `[B, D]`.
+    pub fn forward(&self, x: Tensor<2>, t: Tensor<1>, y: Option<Tensor<1, Int>>) -> Tensor<2> {
+        match self {
+            Self::Mlp(mlp) => mlp.forward(x, t),
+            Self::Unet(unet) => {
+                let [b, d] = x.dims();
+                let [c, h, w] = unet.image_shape();
+                unet.forward(x.reshape([b, c, h, w]), t, y).reshape([b, d])
+            }
+        }
+    }
+
+    /// The null class of a class-conditional network, else `None`.
+    pub fn null_class(&self) -> Option<usize> {
+        match self {
+            Self::Mlp(_) => None,
+            Self::Unet(unet) => unet.null_class(),
+        }
+    }
+
+    /// Classifier-free guidance (Ho & Salimans 2022) at scalar time `t`:
+    /// `v_w(x, t | y) = v(x, t | null) + w (v(x, t | y) - v(x, t | null))`.
+    ///
+    /// `w = 0` is the unconditional field, `w = 1` the conditional one, `w > 1` pushes samples
+    /// towards their class (Meta's `flow_matching` examples write the same field with
+    /// `cfg_scale = w - 1`). Both fields come from one forward pass over a doubled batch.
+    /// `classes` holds one class per row; without it a class-conditional network gives its
+    /// unconditional (null-class) field, and a network without classes its plain field.
+    pub fn guided(&self, x: Tensor<2>, t: f64, classes: Option<&[usize]>, w: f64) -> Tensor<2> {
+        let [b, _] = x.dims();
+        let device = x.device();
+        let time = |n: usize| Tensor::<1>::full([n], t, &device);
+        let labels = |ys: Vec<i64>| {
+            let n = ys.len();
+            Tensor::<1, Int>::from_data(TensorData::new(ys, [n]), &device)
+        };
+        let Some(null) = self.null_class() else {
+            return self.forward(x, time(b), None);
+        };
+        let uncond = vec![null as i64; b];
+        let cond: Vec<i64> = match classes {
+            Some(classes) if w != 0.0 => classes.iter().map(|&c| c as i64).collect(),
+            _ => return self.forward(x, time(b), Some(labels(uncond))),
+        };
+        if w == 1.0 {
+            return self.forward(x, time(b), Some(labels(cond)));
+        }
+        let both = self.forward(
+            Tensor::cat(vec![x.clone(), x], 0),
+            time(2 * b),
+            Some(labels([cond, uncond].concat())),
+        );
+        let v_cond = both.clone().narrow(0, 0, b);
+        let v_uncond = both.narrow(0, b, b);
+        v_uncond.clone() + (v_cond - v_uncond) * w
+    }
+}
