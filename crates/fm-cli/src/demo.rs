@@ -145,14 +145,10 @@ fn image_results(a: &DemoArgs, device: &Device) -> Result<Value> {
     let shape = trained.config.model.image_shape().expect("an image run");
     let solver = SolverArgs::dopri5(1e-5, 100);
     let (mut report, _) = evaluate(&trained, 100, 1, &solver, device)?;
-    let guide = trained
-        .config
-        .model
-        .num_classes()
-        .map(|classes| Guidance {
-            classes: (0..100).map(|i| (i / 10) % classes).collect(),
-            weight: 1.0,
-        });
+    let guide = trained.config.model.num_classes().map(|classes| Guidance {
+        classes: (0..100).map(|i| (i / 10) % classes).collect(),
+        weight: 1.0,
+    });
     let (samples, _) = trained.sample(100, 100, &solver.config(), device, guide.as_ref())?;
     let [c, h, w] = shape;
     let png = a.out.join("samples.png");

@@ -118,7 +118,12 @@ pub fn log_density(logp: &[f64], k: usize, path: &Path) -> Result<()> {
 
 /// A grid of 8-bit images (`[N, H, W, C]`, C = 1 or 3), `cols` to a row in the given order,
 /// each scaled up by a whole factor so that a cell is at least 56 pixels, 2-pixel gaps.
-pub fn image_grid(pixels: &[u8], [height, width, channels]: [usize; 3], cols: usize, path: &Path) -> Result<()> {
+pub fn image_grid(
+    pixels: &[u8],
+    [height, width, channels]: [usize; 3],
+    cols: usize,
+    path: &Path,
+) -> Result<()> {
     let size = height * width * channels;
     let n = pixels.len() / size.max(1);
     let cols = cols.clamp(1, n.max(1));

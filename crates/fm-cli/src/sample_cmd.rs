@@ -100,7 +100,12 @@ fn picture(
     if let Some(shape) = trained.config.model.image_shape() {
         let [c, h, w] = shape;
         let cols = cols.unwrap_or_else(|| (samples.len() as f64).sqrt().ceil() as usize);
-        return plot::image_grid(&to_pixels_nhwc(&samples.values, shape), [h, w, c], cols, png);
+        return plot::image_grid(
+            &to_pixels_nhwc(&samples.values, shape),
+            [h, w, c],
+            cols,
+            png,
+        );
     }
     if samples.dim != 2 {
         bail!(
@@ -119,15 +124,22 @@ pub fn cmd_sample(a: &SampleArgs) -> Result<Value> {
     let trained = load_run(&a.run, &device, a.solver.raw_weights)?;
     let (guide, cols) = guidance(&trained, a.n, a.class, a.guidance)?;
     let began = Instant::now();
-    let (samples, stats) =
-        trained.sample(a.n, a.solver.batch, &a.solver.config(), &device, guide.as_ref())?;
+    let (samples, stats) = trained.sample(
+        a.n,
+        a.solver.batch,
+        &a.solver.config(),
+        &device,
+        guide.as_ref(),
+    )?;
     let secs = began.elapsed().as_secs_f64();
     let shape = trained.config.model.image_shape();
     if let Some(out) = &a.out {
         match shape {
-            Some([c, h, w]) => {
-                write_npy_u8(out, &to_pixels_nhwc(&samples.values, [c, h, w]), &[samples.len(), h, w, c])
-            }
+            Some([c, h, w]) => write_npy_u8(
+                out,
+                &to_pixels_nhwc(&samples.values, [c, h, w]),
+                &[samples.len(), h, w, c],
+            ),
             None => write_npy(out, &samples.values, &[samples.len(), samples.dim]),
         }
         .with_context(|| format!("writing {}", out.display()))?;
@@ -170,8 +182,17 @@ fn image_paths(states: &[Points], [c, h, w]: [usize; 3], png: &Path) -> Result<(
     let rows = states[0].len().min(8);
     let size = c * h * w;
     let values: Vec<f32> = (0..rows)
-        .flat_map(|r| shown.iter().flat_map(move |s| &s.values[r * size..(r + 1) * size]))
+        .flat_map(|r| {
+            shown
+                .iter()
+                .flat_map(move |s| &s.values[r * size..(r + 1) * size])
+        })
         .copied()
         .collect();
-    plot::image_grid(&to_pixels_nhwc(&values, [c, h, w]), [h, w, c], shown.len(), png)
+    plot::image_grid(
+        &to_pixels_nhwc(&values, [c, h, w]),
+        [h, w, c],
+        shown.len(),
+        png,
+    )
 }

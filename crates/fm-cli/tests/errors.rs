@@ -1,32 +1,8 @@
 //! Bad input gives one clear error line and a non-zero exit, never a panic.
 
-use std::process::Command;
+mod common;
 
-fn fm(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_fm"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// Runs `fm` with `args`, which must succeed, and parses the JSON object on its last stdout line.
-fn fm_json(args: &[&str]) -> serde_json::Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_fm"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap()
-}
+use common::{fm, fm_json};
 
 #[test]
 fn bad_input_is_reported_not_panicked() {

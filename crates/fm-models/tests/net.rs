@@ -29,14 +29,20 @@ fn guidance_interpolates_between_the_unconditional_and_conditional_fields() {
     };
     let cond = field(vec![0, 1, 2, 1]);
     let uncond = field(vec![3; 4]);
-    assert!(close(cond.clone(), uncond.clone()) > 1e-4, "classes ignored");
+    assert!(
+        close(cond.clone(), uncond.clone()) > 1e-4,
+        "classes ignored"
+    );
     let w0 = net.guided(x.clone(), t, Some(&classes), 0.0);
     let w1 = net.guided(x.clone(), t, Some(&classes), 1.0);
     let w3 = net.guided(x.clone(), t, Some(&classes), 3.0);
     let without = net.guided(x.clone(), t, None, 3.0);
     assert!(close(w0, uncond.clone()) < 1e-6, "w = 0 is unconditional");
     assert!(close(w1, cond.clone()) < 1e-6, "w = 1 is conditional");
-    assert!(close(without, uncond.clone()) < 1e-6, "no classes: unconditional");
+    assert!(
+        close(without, uncond.clone()) < 1e-6,
+        "no classes: unconditional"
+    );
     // w = 3 in one doubled batch equals the formula on separate passes.
     let want = uncond.clone() + (cond - uncond).mul_scalar(3.0);
     assert!(close(w3, want) < 1e-4);

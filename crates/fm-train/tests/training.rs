@@ -36,7 +36,10 @@ fn weights(run: &Path) -> Vec<f32> {
     let trained = load_run(run, &Device::flex(), true).unwrap();
     let dim = trained.config.model.data_dim();
     let x = Tensor::<2>::from_data(
-        TensorData::new((0..2 * dim).map(|i| (i as f32 * 0.37).sin()).collect(), [2, dim]),
+        TensorData::new(
+            (0..2 * dim).map(|i| (i as f32 * 0.37).sin()).collect(),
+            [2, dim],
+        ),
         &Device::flex(),
     );
     let mut v: Vec<f32> = trained.velocity(x, 0.4).into_data().iter::<f32>().collect();
@@ -136,7 +139,11 @@ fn losses(run: &Path) -> Vec<f64> {
     std::fs::read_to_string(run.join("metrics.jsonl"))
         .unwrap()
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["loss"].as_f64().unwrap())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["loss"]
+                .as_f64()
+                .unwrap()
+        })
         .collect()
 }
 
@@ -188,7 +195,11 @@ fn the_papers_cifar10_network_trains_on_the_fixture() {
     config.checkpoint_every = 6;
     let out = tempfile::tempdir().unwrap();
     let summary = train(&config, out.path(), &Device::flex(), false, &mut |_| {}).unwrap();
-    assert_eq!(summary.data_note.is_some(), true, "the fixture holds only test_batch.bin");
+    assert_eq!(
+        summary.data_note.is_some(),
+        true,
+        "the fixture holds only test_batch.bin"
+    );
     let loss = losses(out.path());
     eprintln!("cifar10 preset, 20-image fixture: losses {loss:?}");
     let (first, last) = (loss[0] + loss[1], loss[4] + loss[5]);
@@ -210,7 +221,10 @@ fn networks_that_do_not_fit_the_data_are_refused() {
     }
     let unlabelled = format!("images:{}", pngs.path().display());
     let cases = [
-        (TrainConfig::images("checkerboard", tiny(8)), "needs image data"),
+        (
+            TrainConfig::images("checkerboard", tiny(8)),
+            "needs image data",
+        ),
         (TrainConfig::images(&digits, tiny(16)), "[1, 16, 16]"),
         (
             TrainConfig::images(&unlabelled, tiny(8).with_num_classes(Some(10))),

@@ -107,7 +107,10 @@ impl DataSource {
                 "mnist" | "idx" => match load_idx(dir, split) {
                     Err(e) if split == Split::Test => {
                         let set = load_idx(dir, Split::Train).map_err(|_| e)?;
-                        let note = format!("{} has no test files; using the training files", dir.display());
+                        let note = format!(
+                            "{} has no test files; using the training files",
+                            dir.display()
+                        );
                         (set, Some(note))
                     }
                     other => (other?, None),
