@@ -8,12 +8,15 @@
 //!   polynomial, cosine, linear-VP.
 //! - [`AffinePath`]: sampling `x_t` with the CFM target, the conditional velocity of Theorem 3,
 //!   and conversions between velocity, x1, epsilon and score ([`Parametrization`]).
+//! - [`Coupling`]: how a minibatch's noise and data are paired: independent, exact minibatch OT,
+//!   or Sinkhorn.
 //! - [`GaussianData`]: the exact marginal velocity and density for Gaussian data, the closed form
 //!   everything else is tested against.
 //!
-//! Pure math over burn tensors: no modules, no I/O, no backend chosen.
+//! Pure math over burn tensors and host arrays: no modules, no I/O, no backend chosen.
 
 mod broadcast;
+pub mod coupling;
 mod gaussian;
 mod parametrization;
 mod path;
@@ -21,6 +24,7 @@ mod real;
 pub mod scheduler;
 
 pub use broadcast::per_sample;
+pub use coupling::Coupling;
 pub use gaussian::GaussianData;
 pub use parametrization::Parametrization;
 pub use path::{AffinePath, PathSample};
