@@ -8,10 +8,11 @@ use clap::Args;
 use fm_ode::{Divergence, Method, SolverConfig, Stats};
 use fm_train::data::{DataSource, Points, Split};
 use fm_train::eval::{TrainedRun, energy_distance, load_run, sliced_w1};
+use fm_train::train::parse_path;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Args, Clone)]
 pub struct SolverArgs {
@@ -33,6 +34,10 @@ pub struct SolverArgs {
     /// Use the raw weights instead of their EMA.
     #[arg(long)]
     pub raw_weights: bool,
+    /// Sample along another scheduler than the trained one (the schedule transform: the same
+    /// marginal path re-timed): ot, vp, cosine, linear-vp, poly:N.
+    #[arg(long)]
+    pub schedule: Option<String>,
 }
 
 impl SolverArgs {
@@ -45,7 +50,21 @@ impl SolverArgs {
             steps: 20,
             batch,
             raw_weights: false,
+            schedule: None,
         }
+    }
+
+    /// The newest checkpoint of `run` with these weights and this schedule.
+    pub fn load(&self, run: &Path, device: &Device) -> Result<TrainedRun> {
+        let trained = load_run(run, device, self.raw_weights)?;
+        Ok(match &self.schedule {
+            Some(name) => {
+                let target = parse_path(name, trained.config.sigma_min)
+                    .map_err(|e| anyhow::anyhow!("--schedule: {e}"))?;
+                trained.with_schedule(target)
+            }
+            None => trained,
+        })
     }
 
     pub fn config(&self) -> SolverConfig {
@@ -180,7 +199,7 @@ fn bpd_report(
 pub fn cmd_nll(a: &NllArgs) -> Result<Value> {
     let device = device::parse(&a.common.device)?;
     device.seed(a.seed);
-    let trained = load_run(&a.run, &device, a.solver.raw_weights)?;
+    let trained = a.solver.load(&a.run, &device)?;
     let spec = a.data.as_deref().unwrap_or(&trained.config.data);
     let data = DataSource::parse_split(spec, Split::Test)?;
     if data.image_shape().is_some() {
@@ -236,6 +255,6 @@ pub fn evaluate(
 pub fn cmd_eval(a: &EvalArgs) -> Result<Value> {
     let device = device::parse(&a.common.device)?;
     device.seed(a.seed);
-    let trained = load_run(&a.run, &device, a.solver.raw_weights)?;
+    let trained = a.solver.load(&a.run, &device)?;
     Ok(evaluate(&trained, a.n, a.seed, &a.solver, &device)?.0)
 }

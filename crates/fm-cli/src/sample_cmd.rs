@@ -6,7 +6,7 @@ use crate::{Common, at_least_one, device, plot};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use fm_train::data::{DataSource, Points, to_pixels_nhwc, write_npy, write_npy_u8};
-use fm_train::eval::{Guidance, TrainedRun, load_run, straightness};
+use fm_train::eval::{Guidance, TrainedRun, straightness};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
@@ -121,7 +121,7 @@ fn picture(
 pub fn cmd_sample(a: &SampleArgs) -> Result<Value> {
     let device = device::parse(&a.common.device)?;
     device.seed(a.seed);
-    let trained = load_run(&a.run, &device, a.solver.raw_weights)?;
+    let trained = a.solver.load(&a.run, &device)?;
     let (guide, cols) = guidance(&trained, a.n, a.class, a.guidance)?;
     let began = Instant::now();
     let (samples, stats) = trained.sample(

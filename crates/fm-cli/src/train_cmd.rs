@@ -35,6 +35,15 @@ pub struct TrainArgs {
     /// Mirror training images left-right with probability 1/2.
     #[arg(long)]
     flip: bool,
+    /// What the network predicts: v (the velocity, the paper), x1 (the data point) or eps (the
+    /// source noise); sampling converts it to a velocity.
+    #[arg(long, default_value = "v")]
+    predict: String,
+    /// Pairing of noise and data in a batch: independent (the paper), ot (exact minibatch
+    /// optimal transport: straighter paths, lower NFE) or sinkhorn[:REG] (entropic, REG relative
+    /// to the largest cost, 0.05 by default). Pairs stay within a class for --conditional.
+    #[arg(long, default_value = "independent")]
+    coupling: String,
     /// Probability path: ot, vp, ve, cosine, linear-vp, poly:N.
     #[arg(long, default_value = "ot")]
     path: String,
@@ -150,6 +159,8 @@ fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
         },
     };
     config.path = a.path.clone();
+    config.predict = a.predict.clone();
+    config.coupling = a.coupling.clone();
     config.sigma_min = a.sigma_min;
     config.steps = a.steps;
     config.batch_size = a.batch_size.unwrap_or(config.batch_size);

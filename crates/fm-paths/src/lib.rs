@@ -10,6 +10,7 @@
 //!   and conversions between velocity, x1, epsilon and score ([`Parametrization`]).
 //! - [`Coupling`]: how a minibatch's noise and data are paired: independent, exact minibatch OT,
 //!   or Sinkhorn.
+//! - [`ScheduleTransform`]: a model trained on one scheduler sampled along another.
 //! - [`GaussianData`]: the exact marginal velocity and density for Gaussian data, the closed form
 //!   everything else is tested against.
 //!
@@ -21,6 +22,7 @@ mod gaussian;
 mod parametrization;
 mod path;
 mod real;
+mod schedule_transform;
 pub mod scheduler;
 
 pub use broadcast::per_sample;
@@ -29,4 +31,5 @@ pub use gaussian::GaussianData;
 pub use parametrization::Parametrization;
 pub use path::{AffinePath, PathSample};
 pub use real::Real;
+pub use schedule_transform::{Retiming, ScheduleTransform};
 pub use scheduler::{AnyScheduler, Coefficients, Scheduler, TIME_EPSILON};

@@ -30,6 +30,32 @@ pub enum Parametrization {
     Score,
 }
 
+impl std::str::FromStr for Parametrization {
+    type Err = String;
+
+    /// `v` / `velocity`, `x1`, `eps` / `epsilon`, or `score`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "v" | "velocity" => Self::Velocity,
+            "x1" => Self::X1,
+            "eps" | "epsilon" => Self::Epsilon,
+            "score" => Self::Score,
+            _ => return Err(format!("unknown prediction '{s}': expected v, x1 or eps")),
+        })
+    }
+}
+
+impl std::fmt::Display for Parametrization {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Velocity => "v",
+            Self::X1 => "x1",
+            Self::Epsilon => "eps",
+            Self::Score => "score",
+        })
+    }
+}
+
 impl Parametrization {
     /// `(c, d)` with `quantity = c x_t + d x1`, as in the module table.
     fn linear_form<const D: usize>(self, k: &Coefficients<Tensor<D>>) -> (Tensor<D>, Tensor<D>) {

@@ -2,7 +2,7 @@
 
 use burn::tensor::{DType, Device, Distribution, Tensor, TensorData};
 use fm_paths::scheduler::{CondOt, Vp};
-use fm_paths::{AffinePath, GaussianData};
+use fm_paths::{AffinePath, AnyScheduler, GaussianData};
 
 fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {
     t.into_data().try_to_vec_as::<f64>().unwrap()
@@ -87,4 +87,46 @@ fn log_density_normalises() {
     let entropy: f64 = -logp.iter().map(|l| l.exp() * l * h).sum::<f64>();
     assert!((mass - 1.0).abs() < 1e-6, "mass {mass}");
     assert!((entropy - data.entropy()).abs() < 1e-6, "entropy {entropy}");
+}
+
+/// The exact marginal velocity of one scheduler, schedule-transformed, is the exact marginal
+/// velocity of the other: the transform only re-times and re-scales the same path.
+#[test]
+fn schedule_transform_maps_exact_fields_onto_each_other() {
+    use fm_paths::ScheduleTransform;
+    use fm_paths::scheduler::{CondOt, Cosine, LinearVp};
+    let dev = Device::flex();
+    let data = GaussianData::new(vec![1.5, -0.5], 0.4);
+    let x = Tensor::<2>::from_floats([[0.3f32, -1.2], [2.0, 0.7], [-0.4, 0.1]], &dev);
+    let ot = AnyScheduler::CondOt(CondOt::new(1e-3));
+    for target in [
+        AnyScheduler::Cosine(Cosine),
+        AnyScheduler::LinearVp(LinearVp),
+    ] {
+        let transform = ScheduleTransform {
+            trained: ot.clone(),
+            target: target.clone(),
+        };
+        for r in [0.1, 0.4, 0.7, 0.9] {
+            let k = transform.at(r);
+            let inner = data.marginal_velocity(
+                &AffinePath::new(ot.clone()),
+                x.clone().div_scalar(k.scale),
+                k.t,
+            );
+            let got =
+                x.clone().mul_scalar(k.d_scale / k.scale) + inner.mul_scalar(k.scale * k.d_time);
+            let want = data.marginal_velocity(&AffinePath::new(target.clone()), x.clone(), r);
+            let err = (got - want.clone()).abs().max().into_scalar::<f64>();
+            let size = want.abs().max().into_scalar::<f64>();
+            assert!(
+                err < 1e-4 * size.max(1.0),
+                "{target:?} at r = {r}: error {err}"
+            );
+        }
+        // Past the OT path's last ratio (sigma_min) the trained time holds at 1 and the scale
+        // stays near 1 rather than collapsing with the target's sigma.
+        let end = transform.at(1.0);
+        assert!(end.t == 1.0 && (end.scale - 1.0).abs() < 1e-3, "{end:?}");
+    }
 }

@@ -17,7 +17,9 @@ use fm_models::VelocityNet;
 use fm_ode::{
     Probes, SaveAt, SolveError, SolverConfig, Stats, gaussian_log_prob, log_likelihood, solve,
 };
-use fm_paths::AffinePath;
+use fm_paths::{
+    AffinePath, AnyScheduler, Parametrization, ScheduleTransform, Scheduler, TIME_EPSILON,
+};
 use rand::Rng;
 use std::path::Path;
 
@@ -40,8 +42,14 @@ pub struct TrainedRun {
     pub model: VelocityNet,
     /// The checkpoint it came from.
     pub checkpoint: Checkpoint,
-    /// Standard deviation of the source at t = 0 (`sigma_0` of the path).
+    /// Standard deviation of the source at t = 0 (`sigma_0` of the path sampled along).
     pub source_std: f64,
+    /// The path the model was trained on.
+    pub path: AffinePath<AnyScheduler>,
+    /// What the network predicts.
+    pub predict: Parametrization,
+    /// Another scheduler to sample along (see [`TrainedRun::with_schedule`]).
+    pub schedule: Option<AnyScheduler>,
 }
 
 /// Loads the newest checkpoint of `run` onto `device` (EMA weights unless `raw_weights`).
@@ -68,8 +76,12 @@ pub fn load_run(run: &Path, device: &Device, raw_weights: bool) -> Result<Traine
     };
     let model = load_weights(config.model.init(device), &file)?;
     let path = AffinePath::new(config.scheduler().map_err(TrainError::Config)?);
+    let predict = config.prediction().map_err(TrainError::Config)?;
     Ok(TrainedRun {
         source_std: path.source_std(),
+        path,
+        predict,
+        schedule: None,
         config,
         model,
         checkpoint,
@@ -77,9 +89,54 @@ pub fn load_run(run: &Path, device: &Device, raw_weights: bool) -> Result<Traine
 }
 
 impl TrainedRun {
+    /// Samples along `target` instead of the trained scheduler (Meta's schedule transform, see
+    /// [`ScheduleTransform`]): the same marginal path, re-timed; the source becomes
+    /// `N(0, sigma'_0^2 I)` of the target.
+    pub fn with_schedule(mut self, target: AnyScheduler) -> Self {
+        self.source_std = AffinePath::new(target.clone()).source_std();
+        self.schedule = Some(target);
+        self
+    }
+
     /// The learned (unconditional) velocity at scalar time `t`: `[B, D]` -> `[B, D]`.
     pub fn velocity(&self, x: Tensor<2>, t: f64) -> Tensor<2> {
-        self.model.guided(x, t, None, 0.0)
+        self.field(x, t, None, 0.0)
+    }
+
+    /// The velocity at scalar time `t` with classifier-free guidance `w` towards `classes` (one
+    /// per row; see [`VelocityNet::guided`]), along the sampling schedule.
+    pub fn field(&self, x: Tensor<2>, t: f64, classes: Option<&[usize]>, w: f64) -> Tensor<2> {
+        let Some(target) = &self.schedule else {
+            return self.trained_velocity(x, t, classes, w);
+        };
+        let k = ScheduleTransform {
+            trained: self.path.scheduler.clone(),
+            target: target.clone(),
+        }
+        .at(t);
+        let inner = self.trained_velocity(x.clone().div_scalar(k.scale), k.t, classes, w);
+        x.mul_scalar(k.d_scale / k.scale) + inner.mul_scalar(k.scale * k.d_time)
+    }
+
+    /// The network's prediction at trained time `t` as a velocity. Conversions from x1 or
+    /// epsilon divide by `sigma_t` or `alpha_t`, so they are evaluated at `t` kept
+    /// [`TIME_EPSILON`] inside [0, 1] (and inside the training range).
+    fn trained_velocity(
+        &self,
+        x: Tensor<2>,
+        t: f64,
+        classes: Option<&[usize]>,
+        w: f64,
+    ) -> Tensor<2> {
+        let out = self.model.guided(x.clone(), t, classes, w);
+        if self.predict == Parametrization::Velocity {
+            return out;
+        }
+        let (lo, hi) = self.path.scheduler.training_range();
+        let t = t.clamp(lo.max(TIME_EPSILON), hi.min(1.0 - TIME_EPSILON));
+        let time = Tensor::full([x.dims()[0]], t, &x.device());
+        self.path
+            .convert(self.predict, Parametrization::Velocity, out, x, time)
     }
 
     /// `n` samples from `x0 ~ N(0, sigma_0^2 I)` pushed through the flow, in batches of at most
@@ -102,7 +159,7 @@ impl TrainedRun {
                 Some(g) => (Some(&g.classes[start..start + b]), g.weight),
                 None => (None, 0.0),
             };
-            let field = |t: f64, x: &Tensor<2>| self.model.guided(x.clone(), t, classes, w);
+            let field = |t: f64, x: &Tensor<2>| self.field(x.clone(), t, classes, w);
             let x0 =
                 Tensor::<2>::random([b, dim], Distribution::Normal(0.0, self.source_std), device);
             let sol = solve(&field, x0, 0.0, 1.0, solver)?;

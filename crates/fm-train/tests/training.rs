@@ -84,8 +84,9 @@ fn same_seed_gives_identical_weights() {
     );
 }
 
-#[test]
-fn learned_field_approaches_the_closed_form() {
+/// The worst relative RMS error, over `times`, of the velocity learned by a network predicting
+/// `predict` on Gaussian data, against the closed-form marginal velocity.
+fn learned_field_error(predict: &str, times: &[f64]) -> f64 {
     let _turn = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
     let dev = Device::flex();
     dev.seed(3);
@@ -103,19 +104,20 @@ fn learned_field_approaches_the_closed_form() {
         },
     )
     .unwrap();
-    let mut config = small(&format!("file:{}", file.display()), 2, 400);
+    let mut config = small(&format!("file:{}", file.display()), 2, 800);
     config.model = mlp(2, 64);
-    config.checkpoint_every = 400;
+    config.predict = predict.into();
+    config.checkpoint_every = 800;
     config.ema_decay = 0.9;
+    // Annealing the step size removes most of the optimisation noise the check would see.
+    config.cosine_decay = true;
     let run = dir.path().join("run");
     train(&config, &run, &dev, false, &mut |_| {}).unwrap();
     let trained = load_run(&run, &dev, false).unwrap();
     let path = AffinePath::new(config.scheduler().unwrap());
     let z = Tensor::<2>::random([512, 2], Distribution::Normal(0.0, 1.0), &dev);
     let mut worst: f64 = 0.0;
-    // Up to t = 0.7: near t = 1 the field is steep (sigma_t -> sigma_min) and 400 steps of a
-    // small network do not resolve it.
-    for t in [0.1, 0.3, 0.5, 0.7] {
+    for &t in times {
         // Where the field was trained: points of the marginal p_t = N(alpha_t m, v_t I).
         let (alpha, var) = gaussian.marginal_moments(&path, t);
         let x = z.clone().mul_scalar(var.sqrt())
@@ -125,13 +127,29 @@ fn learned_field_approaches_the_closed_form() {
         let rel: f64 = ((got - want.clone()).square().mean().into_scalar::<f64>()
             / want.square().mean().into_scalar::<f64>())
         .sqrt();
-        eprintln!("t = {t}: relative RMS error of the learned field {rel:.3}");
+        eprintln!("predict {predict}, t = {t}: relative RMS error of the velocity {rel:.3}");
         worst = worst.max(rel);
     }
-    assert!(
-        worst < 0.25,
-        "learned field too far from the closed form: {worst}"
-    );
+    worst
+}
+
+// Up to t = 0.7: near t = 1 the field is steep (sigma_t -> sigma_min) and a short run of a small
+// network does not resolve it.
+#[test]
+fn learned_velocity_approaches_the_closed_form() {
+    let worst = learned_field_error("v", &[0.1, 0.3, 0.5, 0.7]);
+    assert!(worst < 0.25, "learned field too far from the closed form: {worst}");
+}
+
+// Predictions of x1 become velocities through 1 / sigma_t, of epsilon through 1 / alpha_t: each
+// is checked away from the end where its conversion amplifies errors. On this path epsilon's
+// error reaches the velocity doubled at t = 0.5 (`v = 2 x - 2 eps` there), hence its wider
+// bound; reading a prediction as a velocity without converting it errs by 100% or more.
+#[test]
+fn x1_and_epsilon_predictions_give_the_closed_form_velocity() {
+    let x1 = learned_field_error("x1", &[0.1, 0.3, 0.5]);
+    let eps = learned_field_error("eps", &[0.3, 0.5, 0.7]);
+    assert!(x1 < 0.25 && eps < 0.5, "x1 {x1}, eps {eps}");
 }
 
 /// The loss of every step in a run's metrics.

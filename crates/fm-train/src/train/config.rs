@@ -1,8 +1,8 @@
 //! The configuration of a training run, saved as `config.json` in the run folder.
 
 use fm_models::{NetConfig, TimeMlpConfig, UNetConfig};
-use fm_paths::AnyScheduler;
 use fm_paths::scheduler::{CondOt, Cosine, LinearVp, Polynomial, Ve, Vp};
+use fm_paths::{AnyScheduler, Coupling, Parametrization};
 use serde::{Deserialize, Serialize};
 
 /// Everything that determines a run (with the seed, bit for bit on the CPU).
@@ -16,6 +16,14 @@ pub struct TrainConfig {
     pub sigma_min: f64,
     /// The velocity network.
     pub model: NetConfig,
+    /// What the network predicts: `v` (the velocity, the paper), `x1` or `eps` (the source
+    /// sample); sampling converts the prediction to a velocity.
+    #[serde(default = "velocity")]
+    pub predict: String,
+    /// How a batch's noise and data are paired: `independent` (the paper), `ot` (exact minibatch
+    /// optimal transport) or `sinkhorn[:REG]`; class-aware for class-conditional networks.
+    #[serde(default = "independent")]
+    pub coupling: String,
     /// Optimizer steps in total.
     pub steps: usize,
     /// Samples per step.
@@ -47,6 +55,14 @@ pub struct TrainConfig {
     pub keep_checkpoints: usize,
 }
 
+fn velocity() -> String {
+    "v".into()
+}
+
+fn independent() -> String {
+    "independent".into()
+}
+
 impl TrainConfig {
     /// The paper's 2-D setting: MLP 4x512 (SiLU), Adam 1e-3, batch 4096, OT path.
     pub fn new(data: &str, dim: usize) -> Self {
@@ -55,6 +71,8 @@ impl TrainConfig {
             path: "ot".into(),
             sigma_min: 1e-4,
             model: NetConfig::Mlp(TimeMlpConfig::new(dim)),
+            predict: velocity(),
+            coupling: independent(),
             steps: 20_000,
             batch_size: 4096,
             lr: 1e-3,
@@ -127,7 +145,23 @@ impl TrainConfig {
         if let Some((_, msg)) = checks.iter().find(|(bad, _)| *bad) {
             return Err(msg.to_string());
         }
+        self.prediction()?;
+        self.coupling()?;
         parse_path(&self.path, self.sigma_min).map(|_| ())
+    }
+
+    /// What the network predicts (`predict`); the score is not offered for training (its target
+    /// `-x0 / sigma_t` is unbounded at the data end).
+    pub fn prediction(&self) -> Result<Parametrization, String> {
+        match self.predict.parse()? {
+            Parametrization::Score => Err("predict: expected v, x1 or eps".into()),
+            p => Ok(p),
+        }
+    }
+
+    /// The coupling of noise and data (`coupling`).
+    pub fn coupling(&self) -> Result<Coupling, String> {
+        self.coupling.parse()
     }
 
     /// The scheduler of `path`.

@@ -12,7 +12,7 @@ use burn::module::Module;
 use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use fm_models::NetConfig;
-use fm_paths::{AffinePath, Scheduler};
+use fm_paths::{AffinePath, Coupling, Parametrization, Scheduler};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
@@ -129,17 +129,27 @@ pub fn train(
 
     let (batch, dim) = (config.batch_size, data.dim());
     let null_class = model.null_class();
+    let coupling = config.coupling().map_err(TrainError::Config)?;
+    let predict = config.prediction().map_err(TrainError::Config)?;
     let (t_min, t_max) = path.scheduler.training_range();
     let began = Instant::now();
     for step in start..config.steps {
         let mut rng = batch_rng(config.seed, step);
         let drawn = data.sample_batch(batch, &mut rng, config.flip);
-        let x0: Vec<f32> = (0..batch * dim)
+        let mut x0: Vec<f32> = (0..batch * dim)
             .map(|_| rng.sample(StandardNormal))
             .collect();
         let t: Vec<f32> = (0..batch)
             .map(|_| (t_min + (t_max - t_min) * rng.random::<f64>()) as f32)
             .collect();
+        if coupling != Coupling::Independent {
+            let classes = drawn.labels.as_deref().filter(|_| null_class.is_some());
+            let partner = coupling.pair(&x0, &drawn.points.values, dim, classes, &mut rng);
+            x0 = partner
+                .iter()
+                .flat_map(|&i| x0[i * dim..(i + 1) * dim].iter().copied())
+                .collect();
+        }
         let labels = null_class.zip(drawn.labels).map(|(null, labels)| {
             let dropped: Vec<i64> = labels
                 .into_iter()
@@ -153,8 +163,14 @@ pub fn train(
         let x1 = Tensor::<2>::from_data(TensorData::new(drawn.points.values, [batch, dim]), &dev);
         let x0 = Tensor::<2>::from_data(TensorData::new(x0, [batch, dim]), &dev);
         let t = Tensor::<1>::from_data(TensorData::new(t, [batch]), &dev);
-        let sample = path.sample(x0, x1, t.clone());
-        let loss = (model.forward(sample.x_t, t, labels) - sample.target)
+        let sample = path.sample(x0.clone(), x1.clone(), t.clone());
+        // The regression target of what the network predicts (eq. 9 for the velocity).
+        let target = match predict {
+            Parametrization::X1 => x1,
+            Parametrization::Epsilon => x0,
+            _ => sample.target,
+        };
+        let loss = (model.forward(sample.x_t, t, labels) - target)
             .square()
             .mean();
         loss_value = loss.clone().into_scalar::<f64>();
