@@ -138,7 +138,10 @@ fn learned_field_error(predict: &str, times: &[f64]) -> f64 {
 #[test]
 fn learned_velocity_approaches_the_closed_form() {
     let worst = learned_field_error("v", &[0.1, 0.3, 0.5, 0.7]);
-    assert!(worst < 0.25, "learned field too far from the closed form: {worst}");
+    assert!(
+        worst < 0.25,
+        "learned field too far from the closed form: {worst}"
+    );
 }
 
 // Predictions of x1 become velocities through 1 / sigma_t, of epsilon through 1 / alpha_t: each
