@@ -263,3 +263,27 @@ fn networks_that_do_not_fit_the_data_are_refused() {
         }
     }
 }
+
+#[test]
+fn a_corrupt_checkpoint_is_skipped_with_its_reason() {
+    let _turn = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    train(&small("rings", 2, 8), &run, &Device::flex(), false, &mut |_| {}).unwrap();
+    let newest = run.join("checkpoints/step-00000008");
+    assert!(newest.join("config.json").is_file(), "the config travels with each checkpoint");
+    let model = newest.join("model.bpk");
+    let mut bytes = std::fs::read(&model).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x40;
+    std::fs::write(&model, bytes).unwrap();
+    let mut skipped = Vec::new();
+    let found = fm_train::train::latest_checkpoint(&run, &mut skipped)
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.state.step, 4);
+    assert!(skipped[0].contains("model.bpk: checksum"), "{skipped:?}");
+    // Resuming continues from the good checkpoint and reaches the end.
+    let resumed = train(&small("rings", 2, 8), &run, &Device::flex(), true, &mut |_| {}).unwrap();
+    assert_eq!((resumed.resumed_from, resumed.step), (4, 8));
+}

@@ -1,11 +1,15 @@
-//! Checkpoints: `RUN/checkpoints/step-NNNNNNNN/` holding the model, its EMA, the optimizer state
-//! and `state.json`. Each is written into a temporary folder, flushed, and renamed into place, so
-//! a crash never leaves a half-written checkpoint under its final name.
+//! Checkpoints: `RUN/checkpoints/step-NNNNNNNN/` holding the model, its EMA, the optimizer state,
+//! the run's `config.json` and `state.json` (step, loss, and a CRC-32 of every other file). Each
+//! is written into a temporary folder, flushed, and renamed into place, so a crash never leaves a
+//! half-written checkpoint under its final name; a checkpoint whose files do not match their
+//! checksums is skipped when resuming. The random state needs no file: every batch and every
+//! dropout mask derive from `(seed, step)`.
 
 use super::{TrainError, file_err};
 use burn::module::Module;
 use burn::optim::{ModuleOptimizer, OptimizerRecord};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -16,6 +20,18 @@ pub struct CheckpointState {
     pub step: usize,
     /// The loss at the last step.
     pub loss: f64,
+    /// CRC-32 of each other file of the checkpoint, by name.
+    #[serde(default)]
+    pub checksums: BTreeMap<String, u32>,
+}
+
+/// The files a checkpoint holds besides `state.json`.
+const FILES: [&str; 4] = ["model.bpk", "ema.bpk", "optim.bpk", "config.json"];
+
+fn crc32(path: &Path) -> Result<u32, String> {
+    fs::read(path)
+        .map(|bytes| crc32fast::hash(&bytes))
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// A checkpoint found on disk.
@@ -64,12 +80,7 @@ pub fn save_checkpoint<M: Module>(
         fs::remove_dir_all(&tmp).map_err(file_err(&tmp))?;
     }
     fs::create_dir(&tmp).map_err(file_err(&tmp))?;
-    let files = [
-        tmp.join("model.bpk"),
-        tmp.join("ema.bpk"),
-        tmp.join("optim.bpk"),
-        tmp.join("state.json"),
-    ];
+    let files = FILES.map(|f| tmp.join(f));
     model
         .clone()
         .save_file(&files[0])
@@ -81,9 +92,17 @@ pub fn save_checkpoint<M: Module>(
         .to_record()
         .save(&files[2])
         .map_err(file_err(&files[2]))?;
-    let json = serde_json::to_string_pretty(state).expect("checkpoint state serialises");
-    fs::write(&files[3], json).map_err(file_err(&files[3]))?;
-    for file in &files {
+    let config = run.join("config.json");
+    fs::copy(&config, &files[3]).map_err(file_err(&config))?;
+    let mut state = state.clone();
+    for (name, file) in FILES.iter().zip(&files) {
+        let sum = crc32(file).map_err(|e| file_err(file)(e))?;
+        state.checksums.insert(name.to_string(), sum);
+    }
+    let state_file = tmp.join("state.json");
+    let json = serde_json::to_string_pretty(&state).expect("checkpoint state serialises");
+    fs::write(&state_file, json).map_err(file_err(&state_file))?;
+    for file in files.iter().chain([&state_file]) {
         fs::File::open(file)
             .and_then(|f| f.sync_all())
             .map_err(file_err(file))?;
@@ -122,8 +141,31 @@ fn list_checkpoints(run: &Path) -> Result<Vec<PathBuf>, TrainError> {
     Ok(dirs)
 }
 
-/// The newest checkpoint whose files are all present and whose state parses; older ones are
-/// tried in turn, and each one skipped is reported in `skipped` with the reason.
+/// Whether every file of `checkpoint` is present and matches its recorded checksum (checkpoints
+/// from before checksums only need their files present).
+fn verify(checkpoint: &Checkpoint) -> Result<(), String> {
+    for name in &FILES[..3] {
+        let file = checkpoint.dir.join(name);
+        if !file.is_file() {
+            return Err(format!("{}: missing", file.display()));
+        }
+    }
+    for (name, want) in &checkpoint.state.checksums {
+        let file = checkpoint.dir.join(name);
+        let got = crc32(&file)?;
+        if got != *want {
+            return Err(format!(
+                "{}: checksum {got:08x}, recorded {want:08x} (corrupt or partly written)",
+                file.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The newest checkpoint whose files are all present, match their checksums and whose state
+/// parses; older ones are tried in turn, and each one skipped is reported in `skipped` with the
+/// reason.
 pub fn latest_checkpoint(
     run: &Path,
     skipped: &mut Vec<String>,
@@ -143,16 +185,9 @@ pub fn latest_checkpoint(
                 continue;
             }
         };
-        let missing = [
-            checkpoint.model_file(),
-            checkpoint.ema_file(),
-            checkpoint.optim_file(),
-        ]
-        .into_iter()
-        .find(|f| !f.is_file());
-        match missing {
-            Some(f) => skipped.push(format!("{}: missing", f.display())),
-            None => return Ok(Some(checkpoint)),
+        match verify(&checkpoint) {
+            Err(why) => skipped.push(why),
+            Ok(()) => return Ok(Some(checkpoint)),
         }
     }
     Ok(None)

@@ -135,6 +135,14 @@ pub fn train(
     let began = Instant::now();
     for step in start..config.steps {
         let mut rng = batch_rng(config.seed, step);
+        // Dropout masks come from the device's generator: seeding it per step makes a resumed
+        // run draw the masks the uninterrupted one would have.
+        dev.seed(
+            config
+                .seed
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                .wrapping_add(step as u64),
+        );
         let drawn = data.sample_batch(batch, &mut rng, config.flip);
         let mut x0: Vec<f32> = (0..batch * dim)
             .map(|_| rng.sample(StandardNormal))
@@ -204,6 +212,7 @@ pub fn train(
             let state = CheckpointState {
                 step: done,
                 loss: loss_value,
+                checksums: Default::default(),
             };
             last_checkpoint = Some(save_checkpoint(
                 run,
