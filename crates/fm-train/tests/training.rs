@@ -269,9 +269,19 @@ fn a_corrupt_checkpoint_is_skipped_with_its_reason() {
     let _turn = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    train(&small("rings", 2, 8), &run, &Device::flex(), false, &mut |_| {}).unwrap();
+    train(
+        &small("rings", 2, 8),
+        &run,
+        &Device::flex(),
+        false,
+        &mut |_| {},
+    )
+    .unwrap();
     let newest = run.join("checkpoints/step-00000008");
-    assert!(newest.join("config.json").is_file(), "the config travels with each checkpoint");
+    assert!(
+        newest.join("config.json").is_file(),
+        "the config travels with each checkpoint"
+    );
     let model = newest.join("model.bpk");
     let mut bytes = std::fs::read(&model).unwrap();
     let middle = bytes.len() / 2;
@@ -284,6 +294,13 @@ fn a_corrupt_checkpoint_is_skipped_with_its_reason() {
     assert_eq!(found.state.step, 4);
     assert!(skipped[0].contains("model.bpk: checksum"), "{skipped:?}");
     // Resuming continues from the good checkpoint and reaches the end.
-    let resumed = train(&small("rings", 2, 8), &run, &Device::flex(), true, &mut |_| {}).unwrap();
+    let resumed = train(
+        &small("rings", 2, 8),
+        &run,
+        &Device::flex(),
+        true,
+        &mut |_| {},
+    )
+    .unwrap();
     assert_eq!((resumed.resumed_from, resumed.step), (4, 8));
 }
