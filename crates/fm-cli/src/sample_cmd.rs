@@ -5,7 +5,7 @@ use crate::eval_cmd::{SolverArgs, mean_nfe};
 use crate::{Common, at_least_one, device, plot};
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use fm_train::data::{DataSource, Points, to_pixels_nhwc, write_npy, write_npy_u8};
+use fm_train::data::{DataSource, NpyType, NpyWriter, Points, to_pixels_nhwc, write_npy};
 use fm_train::eval::{Guidance, TrainedRun, straightness};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -22,11 +22,11 @@ pub struct SampleArgs {
     #[arg(long, default_value_t = 10_000, value_parser = at_least_one())]
     n: usize,
     /// Write the samples as an .npy file: [n, D] float32 for points, [n, H, W, C] uint8 for
-    /// images (the layout FID tools read).
+    /// images (the layout FID tools read). Streamed batch by batch: memory does not grow with n.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Write a picture: 2-D samples beside data, or a grid of images (one row per class for a
-    /// class-conditional run).
+    /// Write a picture: 2-D samples beside data (the first 100 000), or a grid of images (one row
+    /// per class for a class-conditional run; at most 2 500 images).
     #[arg(long)]
     png: Option<PathBuf>,
     /// Classifier-free guidance weight w of a class-conditional run: 0 unconditional,
@@ -51,6 +51,11 @@ pub struct SampleArgs {
     #[command(flatten)]
     pub common: Common,
 }
+
+/// The most images a grid picture shows.
+const MAX_GRID: usize = 2500;
+/// The most 2-D samples a picture shows (the rest still go to --out).
+const MAX_POINTS: usize = 100_000;
 
 /// `k + 1` evenly spaced times from 0 to 1.
 pub fn trajectory_times(k: usize) -> Vec<f64> {
@@ -123,29 +128,58 @@ pub fn cmd_sample(a: &SampleArgs) -> Result<Value> {
     device.seed(a.seed);
     let trained = a.solver.load(&a.run, &device)?;
     let (guide, cols) = guidance(&trained, a.n, a.class, a.guidance)?;
+    let shape = trained.config.model.image_shape();
+    if shape.is_some() && a.png.is_some() && a.n > MAX_GRID {
+        bail!("--png draws at most {MAX_GRID} images; ask for fewer with --n");
+    }
+    let mut writer = match &a.out {
+        Some(out) => Some(
+            match shape {
+                Some([c, h, w]) => NpyWriter::create(out, NpyType::U8, &[a.n, h, w, c]),
+                None => {
+                    NpyWriter::create(out, NpyType::F32, &[a.n, trained.config.model.data_dim()])
+                }
+            }
+            .with_context(|| format!("writing {}", out.display()))?,
+        ),
+        None => None,
+    };
+    // Batches stream to the file; only what the picture shows is kept.
+    let keep = if a.png.is_some() {
+        a.n.min(MAX_POINTS)
+    } else {
+        0
+    };
+    let mut shown = Points {
+        values: Vec::new(),
+        dim: trained.config.model.data_dim(),
+    };
     let began = Instant::now();
-    let (samples, stats) = trained.sample(
+    let stats = trained.sample_each(
         a.n,
         a.solver.batch,
         &a.solver.config(),
         &device,
         guide.as_ref(),
+        |points| -> Result<()> {
+            if let Some(w) = writer.as_mut() {
+                match shape {
+                    Some(shape) => w.write_u8(&to_pixels_nhwc(&points.values, shape)),
+                    None => w.write_f32(&points.values),
+                }
+                .context("writing the samples")?;
+            }
+            let room = (keep - shown.len()).min(points.len()) * points.dim;
+            shown.values.extend_from_slice(&points.values[..room]);
+            Ok(())
+        },
     )?;
     let secs = began.elapsed().as_secs_f64();
-    let shape = trained.config.model.image_shape();
-    if let Some(out) = &a.out {
-        match shape {
-            Some([c, h, w]) => write_npy_u8(
-                out,
-                &to_pixels_nhwc(&samples.values, [c, h, w]),
-                &[samples.len(), h, w, c],
-            ),
-            None => write_npy(out, &samples.values, &[samples.len(), samples.dim]),
-        }
-        .with_context(|| format!("writing {}", out.display()))?;
+    if let Some(w) = writer {
+        w.finish().context("writing the samples")?;
     }
     if let Some(png) = &a.png {
-        picture(&trained, &samples, cols, a.seed, png)?;
+        picture(&trained, &shown, cols, a.seed, png)?;
     }
     let mut report = json!({ "n": a.n, "nfe": mean_nfe(&stats), "samples_per_s": a.n as f64 / secs, "seconds": secs });
     if let Some(g) = &guide {

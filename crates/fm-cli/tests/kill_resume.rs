@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::fm_json;
+use common::{fm, fm_json};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::process::{Command, Stdio};
@@ -79,6 +79,9 @@ fn training_survives_sigkill_at_random_moments() {
     );
     let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
     assert_eq!(metrics.lines().count(), total, "one metrics line per step");
+    // The finished run is never overwritten by a fresh start.
+    let (ok, stderr) = fm(&args(false));
+    assert!(!ok && stderr.contains("--resume"), "{stderr}");
     let sampled = fm_json(&["sample", "--run", run_s, "--n", "10", "--json"]);
     assert!(sampled["nfe"].as_f64().unwrap() > 0.0);
     eprintln!("killed {survived} of {kills} times mid-run; resumed to step {total}");

@@ -152,6 +152,26 @@ impl TrainedRun {
     ) -> Result<(Points, Vec<Stats>), SolveError> {
         let dim = self.config.model.data_dim();
         let mut values = Vec::with_capacity(n * dim);
+        let stats = self.sample_each(n, batch, solver, device, guidance, |points| {
+            values.extend(points.values);
+            Ok::<(), SolveError>(())
+        })?;
+        Ok((Points { values, dim }, stats))
+    }
+
+    /// Like [`TrainedRun::sample`], but hands each batch to `each` as soon as it is solved and
+    /// keeps nothing: memory stays bounded by `batch` whatever `n` is. Stops at the first error,
+    /// of the solver or of `each`.
+    pub fn sample_each<E: From<SolveError>>(
+        &self,
+        n: usize,
+        batch: usize,
+        solver: &SolverConfig,
+        device: &Device,
+        guidance: Option<&Guidance>,
+        mut each: impl FnMut(Points) -> Result<(), E>,
+    ) -> Result<Vec<Stats>, E> {
+        let dim = self.config.model.data_dim();
         let mut stats = Vec::new();
         for start in (0..n).step_by(batch.max(1)) {
             let b = batch.min(n - start);
@@ -163,10 +183,13 @@ impl TrainedRun {
             let x0 =
                 Tensor::<2>::random([b, dim], Distribution::Normal(0.0, self.source_std), device);
             let sol = solve(&field, x0, 0.0, 1.0, solver)?;
-            values.extend(sol.y.into_data().iter::<f32>());
             stats.push(sol.stats);
+            each(Points {
+                values: sol.y.into_data().iter::<f32>().collect(),
+                dim,
+            })?;
         }
-        Ok((Points { values, dim }, stats))
+        Ok(stats)
     }
 
     /// The paths of `n` source points through the flow, saved at `times` (which must include

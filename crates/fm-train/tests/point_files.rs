@@ -188,3 +188,35 @@ fn corrupt_csv_errors_name_line_and_column() {
         "{err}"
     );
 }
+
+#[test]
+fn streamed_npy_arrives_whole_or_not_at_all() {
+    use fm_train::data::{NpyType, NpyWriter};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.npy");
+    let mut out = NpyWriter::create(&path, NpyType::F32, &[3, 2]).unwrap();
+    out.write_f32(&[1.0, 2.0]).unwrap();
+    out.write_f32(&[3.0, 4.0, 5.0, 6.0]).unwrap();
+    assert!(
+        out.write_f32(&[7.0]).is_err(),
+        "more values than the shape holds"
+    );
+    assert!(!path.exists(), "nothing under the final name before finish");
+    out.finish().unwrap();
+    let back = read_npy(&path).unwrap();
+    assert_eq!(
+        (back.dim, back.values),
+        (2, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    );
+    let short = dir.path().join("short.npy");
+    let mut out = NpyWriter::create(&short, NpyType::U8, &[4]).unwrap();
+    out.write_u8(&[1, 2]).unwrap();
+    assert!(out.write_f32(&[1.0]).is_err(), "the element type is fixed");
+    assert!(
+        out.finish()
+            .unwrap_err()
+            .to_string()
+            .contains("2 values never arrived")
+    );
+    assert!(!short.exists());
+}

@@ -20,7 +20,7 @@ pub use images::{
     ImageSet, Split, bits_per_dim, load_cifar10, load_idx, load_png_dir, parse_cifar10, parse_idx,
     to_pixels_nhwc,
 };
-pub use npy::{parse_npy, read_npy, write_npy, write_npy_u8};
+pub use npy::{NpyType, NpyWriter, parse_npy, read_npy, write_npy, write_npy_u8};
 pub use toy::Toy;
 
 use rand::Rng;

@@ -7,6 +7,7 @@
 //! each fault is reported with the field that holds it.
 
 use super::{DataError, Points};
+use std::io::Write;
 use std::path::Path;
 
 const MAGIC: &[u8] = b"\x93NUMPY";
@@ -132,34 +133,114 @@ fn dict_value<'a>(header: &'a str, key: &str) -> Result<&'a str, String> {
 
 /// Writes a little-endian f32 array of the given shape (version 1.0, C order).
 pub fn write_npy(path: &Path, values: &[f32], shape: &[usize]) -> std::io::Result<()> {
-    let payload = values.iter().flat_map(|v| v.to_le_bytes()).collect();
-    write_array(path, "<f4", shape, payload)
+    let mut out = NpyWriter::create(path, NpyType::F32, shape)?;
+    out.write_f32(values)?;
+    out.finish()
 }
 
 /// Writes a u8 array of the given shape (version 1.0, C order): images as `[N, H, W, C]`, the
 /// layout FID tools read.
 pub fn write_npy_u8(path: &Path, values: &[u8], shape: &[usize]) -> std::io::Result<()> {
-    write_array(path, "|u1", shape, values.to_vec())
+    let mut out = NpyWriter::create(path, NpyType::U8, shape)?;
+    out.write_u8(values)?;
+    out.finish()
 }
 
-fn write_array(path: &Path, descr: &str, shape: &[usize], payload: Vec<u8>) -> std::io::Result<()> {
-    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-    let shape = if dims.len() == 1 {
-        format!("({},)", dims[0])
-    } else {
-        format!("({})", dims.join(", "))
-    };
-    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
-    // Pad so that magic + version + length + header + '\n' is a multiple of 64.
-    while !(10 + header.len() + 1).is_multiple_of(64) {
-        header.push(' ');
+/// The element type of an array being written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NpyType {
+    /// Little-endian f32 (`<f4`).
+    F32,
+    /// Bytes (`|u1`).
+    U8,
+}
+
+/// An `.npy` file written piece by piece: the header up front (the shape is known), the values
+/// as they come, into a temporary file renamed into place by [`NpyWriter::finish`] once every
+/// value has arrived, so an interrupted write never leaves a short file under the final name.
+#[derive(Debug)]
+pub struct NpyWriter {
+    file: std::io::BufWriter<std::fs::File>,
+    tmp: std::path::PathBuf,
+    path: std::path::PathBuf,
+    kind: NpyType,
+    remaining: usize,
+}
+
+impl NpyWriter {
+    /// Starts `path` for an array of `kind` and `shape`.
+    pub fn create(path: &Path, kind: NpyType, shape: &[usize]) -> std::io::Result<Self> {
+        let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+        let shape_text = if dims.len() == 1 {
+            format!("({},)", dims[0])
+        } else {
+            format!("({})", dims.join(", "))
+        };
+        let descr = match kind {
+            NpyType::F32 => "<f4",
+            NpyType::U8 => "|u1",
+        };
+        let mut header =
+            format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_text}, }}");
+        // Pad so that magic + version + length + header + '\n' is a multiple of 64.
+        while !(10 + header.len() + 1).is_multiple_of(64) {
+            header.push(' ');
+        }
+        header.push('\n');
+        let tmp = path.with_extension("npy.partial");
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&tmp)?);
+        file.write_all(MAGIC)?;
+        file.write_all(&[1, 0])?;
+        file.write_all(&(header.len() as u16).to_le_bytes())?;
+        file.write_all(header.as_bytes())?;
+        Ok(Self {
+            file,
+            tmp,
+            path: path.to_path_buf(),
+            kind,
+            remaining: shape.iter().product(),
+        })
     }
-    header.push('\n');
-    let mut out = Vec::with_capacity(10 + header.len() + payload.len());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&[1, 0]);
-    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
-    out.extend(payload);
-    std::fs::write(path, out)
+
+    fn take(&mut self, kind: NpyType, n: usize) -> std::io::Result<()> {
+        if kind != self.kind || n > self.remaining {
+            return Err(std::io::Error::other(format!(
+                "{}: {n} more {kind:?} values for an array of {:?} with {} left",
+                self.path.display(),
+                self.kind,
+                self.remaining
+            )));
+        }
+        self.remaining -= n;
+        Ok(())
+    }
+
+    /// Appends f32 values.
+    pub fn write_f32(&mut self, values: &[f32]) -> std::io::Result<()> {
+        self.take(NpyType::F32, values.len())?;
+        for v in values {
+            self.file.write_all(&v.to_le_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// Appends bytes.
+    pub fn write_u8(&mut self, values: &[u8]) -> std::io::Result<()> {
+        self.take(NpyType::U8, values.len())?;
+        self.file.write_all(values)
+    }
+
+    /// Checks that every value arrived, flushes, and moves the file to its name.
+    pub fn finish(mut self) -> std::io::Result<()> {
+        if self.remaining != 0 {
+            return Err(std::io::Error::other(format!(
+                "{}: {} values never arrived",
+                self.path.display(),
+                self.remaining
+            )));
+        }
+        self.file.flush()?;
+        self.file.get_ref().sync_all()?;
+        std::fs::rename(&self.tmp, &self.path)
+    }
 }
