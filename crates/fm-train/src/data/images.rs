@@ -282,6 +282,30 @@ pub fn load_cifar10(dir: &Path, split: Split) -> Result<(ImageSet, Option<String
     Ok((set, note))
 }
 
+/// Decodes one PNG file: `(channels, height, width, pixels as [C, H, W])`, for 8-bit gray or
+/// RGB images only (gray-with-alpha and RGBA are refused rather than silently flattened).
+pub fn parse_png(bytes: &[u8]) -> Result<(usize, usize, usize, Vec<u8>), String> {
+    let img = image::load_from_memory_with_format(bytes, image::ImageFormat::Png)
+        .map_err(|e| format!("not a readable PNG: {e}"))?;
+    let (width, height) = (img.width() as usize, img.height() as usize);
+    match img {
+        image::DynamicImage::ImageLuma8(g) => Ok((1, height, width, g.into_raw())),
+        image::DynamicImage::ImageRgb8(rgb) => {
+            let raw = rgb.into_raw();
+            // HWC -> CHW.
+            let plane = width * height;
+            let chw = (0..3 * plane)
+                .map(|i| raw[(i % plane) * 3 + i / plane])
+                .collect();
+            Ok((3, height, width, chw))
+        }
+        other => Err(format!(
+            "colour type {:?}: expected 8-bit gray or RGB",
+            other.color()
+        )),
+    }
+}
+
 /// Reads every `*.png` in `dir` (sorted by name) as one image set without labels.
 pub fn load_png_dir(dir: &Path) -> Result<ImageSet, DataError> {
     let entries = std::fs::read_dir(dir)
@@ -301,31 +325,10 @@ pub fn load_png_dir(dir: &Path) -> Result<ImageSet, DataError> {
         .clone();
     let mut set: Option<ImageSet> = None;
     for file in &files {
-        let img = image::open(file)
-            .map_err(|e| DataError::new(file, format!("not a readable PNG: {e}")))?;
-        let (width, height) = (img.width() as usize, img.height() as usize);
-        let (channels, bytes) = match img {
-            image::DynamicImage::ImageLuma8(g) => (1, g.into_raw()),
-            image::DynamicImage::ImageRgb8(rgb) => {
-                let (w, h) = rgb.dimensions();
-                let raw = rgb.into_raw();
-                // HWC -> CHW.
-                let plane = (w * h) as usize;
-                let chw = (0..3 * plane)
-                    .map(|i| raw[(i % plane) * 3 + i / plane])
-                    .collect();
-                (3, chw)
-            }
-            other => {
-                return Err(DataError::new(
-                    file,
-                    format!(
-                        "colour type {:?}: expected 8-bit gray or RGB",
-                        other.color()
-                    ),
-                ));
-            }
-        };
+        let bytes = std::fs::read(file)
+            .map_err(|e| DataError::new(file, format!("cannot read the file: {e}")))?;
+        let (channels, height, width, bytes) =
+            parse_png(&bytes).map_err(|m| DataError::new(file, m))?;
         let set = set.get_or_insert_with(|| ImageSet {
             pixels: Vec::new(),
             labels: None,

@@ -18,7 +18,7 @@ pub use csv::{parse_csv, read_csv, write_csv};
 pub use error::DataError;
 pub use images::{
     ImageSet, Split, bits_per_dim, load_cifar10, load_idx, load_png_dir, parse_cifar10, parse_idx,
-    to_pixels_nhwc,
+    parse_png, to_pixels_nhwc,
 };
 pub use npy::{NpyType, NpyWriter, parse_npy, read_npy, write_npy, write_npy_u8};
 pub use toy::Toy;

@@ -1,0 +1,7 @@
+//! CIFAR-10 binary records: any bytes parse or give an error, never a panic.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = fm_train::data::parse_cifar10(data);
+});
