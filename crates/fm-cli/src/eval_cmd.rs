@@ -132,23 +132,37 @@ fn mean_and_stderr(v: &[f64]) -> (f64, f64) {
     (mean, sd / n.sqrt())
 }
 
-/// NLL of `points`, with the entropy gap when `data` knows its entropy.
+/// NLL of the first `n` evaluation points of `data`, batch by batch (memory does not grow with
+/// `n`), with the entropy gap when `data` knows its entropy.
 fn nll_report(
     trained: &TrainedRun,
     data: &DataSource,
-    points: &Points,
+    n: usize,
+    rng: &mut ChaCha8Rng,
     divergence: Divergence,
     solver: &SolverArgs,
     device: &Device,
 ) -> Result<Value> {
-    let (nll, stats) = trained.nll(points, solver.batch, divergence, &solver.config(), device)?;
-    let (mean, stderr) = mean_and_stderr(&nll);
+    let n = data.evaluation_len(n);
+    let (mut count, mut sum, mut sum_sq, mut nfe) = (0usize, 0.0f64, 0.0f64, Vec::new());
+    for start in (0..n).step_by(solver.batch.max(1)) {
+        let points = data.evaluation_slice(start, solver.batch.min(n - start), rng);
+        let (nll, stats) =
+            trained.nll(&points, solver.batch, divergence, &solver.config(), device)?;
+        count += nll.len();
+        sum += nll.iter().sum::<f64>();
+        sum_sq += nll.iter().map(|v| v * v).sum::<f64>();
+        nfe.extend(stats);
+    }
+    let mean = sum / count as f64;
+    let var = (sum_sq / count as f64 - mean * mean).max(0.0);
     Ok(json!({
         "nll_nats": mean,
-        "nll_stderr": stderr,
+        "nll_stderr": (var / count as f64).sqrt(),
+        "points": count,
         "entropy_nats": data.entropy(),
         "entropy_gap_nats": data.entropy().map(|h| mean - h),
-        "nll_nfe": mean_nfe(&stats),
+        "nll_nfe": mean_nfe(&nfe),
     }))
 }
 
@@ -212,9 +226,10 @@ pub fn cmd_nll(a: &NllArgs) -> Result<Value> {
         return bpd_report(&trained, &data, &settings, &a.solver, &device);
     }
     let mut rng = ChaCha8Rng::seed_from_u64(a.seed);
-    let points = data.evaluation_points(a.n, &mut rng);
     let divergence = a.divergence.unwrap_or(Divergence::Exact);
-    nll_report(&trained, &data, &points, divergence, &a.solver, &device)
+    nll_report(
+        &trained, &data, a.n, &mut rng, divergence, &a.solver, &device,
+    )
 }
 
 /// The full evaluation of a run: NLL (bpd for images), entropy gap, distances, NFE; returns the
@@ -237,8 +252,15 @@ pub fn evaluate(
         };
         bpd_report(trained, &data, &settings, solver, device)?
     } else {
-        let points = data.evaluation_points(n, &mut rng);
-        nll_report(trained, &data, &points, Divergence::Exact, solver, device)?
+        nll_report(
+            trained,
+            &data,
+            n,
+            &mut rng,
+            Divergence::Exact,
+            solver,
+            device,
+        )?
     };
     let (samples, stats) = trained.sample(n, solver.batch, &solver.config(), device, None)?;
     if data.image_shape().is_none() {

@@ -232,17 +232,28 @@ impl DataSource {
         }
     }
 
-    /// The points to evaluate on: the file's own (at most `n`, in order), the first `n`
-    /// images at their bin centres, or `n` fresh draws.
-    pub fn evaluation_points(&self, n: usize, rng: &mut impl Rng) -> Points {
+    /// How many of `n` evaluation points exist: `n` for a toy, at most the file's or set's size.
+    pub fn evaluation_len(&self, n: usize) -> usize {
         match self {
-            Self::Toy(_) => self.sample(n, rng),
+            Self::Toy(_) => n,
+            Self::File { points, .. } => n.min(points.len()),
+            Self::Images { set, .. } => n.min(set.len()),
+        }
+    }
+
+    /// Evaluation points `start..start + count` (clipped to what exists), so that long
+    /// evaluations go batch by batch: the file's own points in order, images at their bin
+    /// centres, or `count` fresh draws of a toy.
+    pub fn evaluation_slice(&self, start: usize, count: usize, rng: &mut impl Rng) -> Points {
+        let end = self.evaluation_len(start + count).max(start);
+        match self {
+            Self::Toy(_) => self.sample(count, rng),
             Self::File { points, .. } => Points {
-                values: points.values[..n.min(points.len()) * points.dim].to_vec(),
+                values: points.values[start * points.dim..end * points.dim].to_vec(),
                 dim: points.dim,
             },
             Self::Images { set, .. } => {
-                let indices: Vec<usize> = (0..n.min(set.len())).collect();
+                let indices: Vec<usize> = (start..end).collect();
                 Points {
                     values: set.batch(&indices, rng, false, false),
                     dim: set.image_size(),
