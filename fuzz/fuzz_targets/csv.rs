@@ -4,6 +4,6 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
-        let _ = fm_train::data::parse_csv(text);
+        let _ = fm_data::parse_csv(text);
     }
 });

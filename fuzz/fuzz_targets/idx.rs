@@ -3,6 +3,6 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = fm_train::data::parse_idx(data, 0x0000_0803);
-    let _ = fm_train::data::parse_idx(data, 0x0000_0801);
+    let _ = fm_data::parse_idx(data, 0x0000_0803);
+    let _ = fm_data::parse_idx(data, 0x0000_0801);
 });

@@ -3,5 +3,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = fm_train::data::parse_npy(data);
+    let _ = fm_data::parse_npy(data);
 });

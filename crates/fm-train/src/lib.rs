@@ -1,6 +1,7 @@
 //! What turns paths, solvers and networks into a program: data sources, the training loop,
 //! checkpoints, and evaluation.
 
-pub mod data;
+/// Data sources (the `fm-data` crate).
+pub use fm_data as data;
 pub mod eval;
 pub mod train;

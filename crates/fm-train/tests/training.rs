@@ -2,6 +2,7 @@
 //! data learns a field close to the closed-form marginal velocity, the paper's CIFAR-10 network
 //! trains on the fixture, and mismatched networks and data are refused.
 
+#[path = "../../fm-data/tests/common/mod.rs"]
 mod common;
 
 use burn::module::Module;

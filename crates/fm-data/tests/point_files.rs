@@ -1,6 +1,6 @@
 //! CSV and NPY readers against real files, corrupt files and arbitrary bytes.
 
-use fm_train::data::{
+use fm_data::{
     DataSource, Points, parse_csv, parse_npy, read_csv, read_npy, write_csv, write_npy,
 };
 use proptest::prelude::*;
@@ -191,7 +191,7 @@ fn corrupt_csv_errors_name_line_and_column() {
 
 #[test]
 fn streamed_npy_arrives_whole_or_not_at_all() {
-    use fm_train::data::{NpyType, NpyWriter};
+    use fm_data::{NpyType, NpyWriter};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.npy");
     let mut out = NpyWriter::create(&path, NpyType::F32, &[3, 2]).unwrap();

@@ -1,4 +1,4 @@
-//! Data sources: 2-D toy distributions with known densities, point files, and image sets.
+//! Data for flow matching: 2-D toy distributions with known densities, point files, and image sets.
 //!
 //! A source is named by a spec string: `checkerboard`, `8gaussians`, `rings`, `moons`,
 //! `spirals`, `file:PATH` with `PATH` a `.csv` (one point a row) or `.npy` (2-D f32/f64), or an

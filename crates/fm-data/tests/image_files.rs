@@ -1,7 +1,7 @@
 //! IDX and CIFAR-10 readers against the real fixtures in `../shared/data` (skipped with a message
 //! when absent), corrupt files, and arbitrary bytes.
 
-use fm_train::data::{Split, load_cifar10, load_idx, parse_cifar10, parse_idx};
+use fm_data::{Split, load_cifar10, load_idx, parse_cifar10, parse_idx};
 use proptest::prelude::*;
 mod common;
 
@@ -138,7 +138,7 @@ fn png_folder_reads_gray_and_rgb_and_refuses_mixtures() {
     let rgb = RgbImage::from_fn(4, 3, |x, y| Rgb([x as u8, y as u8, 200]));
     rgb.save(d.join("a.png")).unwrap();
     rgb.save(d.join("b.png")).unwrap();
-    let set = fm_train::data::load_png_dir(d).unwrap();
+    let set = fm_data::load_png_dir(d).unwrap();
     assert_eq!(
         (set.len(), set.channels, set.height, set.width),
         (2, 3, 3, 4)
@@ -150,18 +150,18 @@ fn png_folder_reads_gray_and_rgb_and_refuses_mixtures() {
     GrayImage::from_pixel(4, 3, Luma([9]))
         .save(d.join("c.png"))
         .unwrap();
-    let err = fm_train::data::load_png_dir(d).unwrap_err().to_string();
+    let err = fm_data::load_png_dir(d).unwrap_err().to_string();
     assert!(err.contains("c.png") && err.contains("a.png"), "{err}");
     std::fs::remove_file(d.join("c.png")).unwrap();
     std::fs::write(d.join("d.png"), b"not a png").unwrap();
-    let err = fm_train::data::load_png_dir(d).unwrap_err().to_string();
+    let err = fm_data::load_png_dir(d).unwrap_err().to_string();
     assert!(
         err.contains("d.png") && err.contains("not a readable PNG"),
         "{err}"
     );
     let empty = tempfile::tempdir().unwrap();
     assert!(
-        fm_train::data::load_png_dir(empty.path())
+        fm_data::load_png_dir(empty.path())
             .unwrap_err()
             .to_string()
             .contains("no .png")
@@ -170,7 +170,7 @@ fn png_folder_reads_gray_and_rgb_and_refuses_mixtures() {
 
 #[test]
 fn batches_map_pixels_to_the_unit_interval() {
-    use fm_train::data::{ImageSet, bits_per_dim};
+    use fm_data::{ImageSet, bits_per_dim};
     use rand::SeedableRng;
     let set = ImageSet {
         pixels: vec![0, 255, 128, 7, 1, 2],

@@ -1,7 +1,7 @@
 //! Toy distributions: samples on the support, densities that integrate to one, entropies that
 //! agree with a grid integral.
 
-use fm_train::data::{DataSource, Points, Toy};
+use fm_data::{DataSource, Points, Toy};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
