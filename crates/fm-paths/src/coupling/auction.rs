@@ -23,7 +23,17 @@ pub fn auction(cost: &[f64], n: usize, tolerance: f64) -> Vec<usize> {
         queue.extend((0..n).rev());
         while let Some(i) = queue.pop() {
             let row = &cost[i * n..(i + 1) * n];
-            let (best, second, j1) = best_two(row, &price);
+            let (mut best, mut second, mut j1) = (f64::INFINITY, f64::INFINITY, 0);
+            for (j, (c, p)) in row.iter().zip(&price).enumerate() {
+                let v = c + p;
+                if v < best {
+                    second = best;
+                    best = v;
+                    j1 = j;
+                } else if v < second {
+                    second = v;
+                }
+            }
             // With one column the margin is unbounded; any finite raise will do.
             let margin = if second.is_finite() {
                 second - best
@@ -44,49 +54,4 @@ pub fn auction(cost: &[f64], n: usize, tolerance: f64) -> Vec<usize> {
         }
         eps = (eps / 8.0).max(final_eps);
     }
-}
-
-/// The least and second-least `row[j] + price[j]`, and where the least is.
-///
-/// Eight independent lanes keep a running least and second least without branches (`second =
-/// min(second, max(best, v))`, then `best = min(best, v)`), which the compiler turns into packed
-/// SIMD min/max: this scan is where the auction spends its time. A second pass finds the index.
-fn best_two(row: &[f64], price: &[f64]) -> (f64, f64, usize) {
-    const LANES: usize = 8;
-    let mut best = [f64::INFINITY; LANES];
-    let mut second = [f64::INFINITY; LANES];
-    let (rows, prices) = (row.chunks_exact(LANES), price.chunks_exact(LANES));
-    let (row_tail, price_tail) = (rows.remainder(), prices.remainder());
-    for (c, p) in rows.zip(prices) {
-        for k in 0..LANES {
-            let v = c[k] + p[k];
-            second[k] = second[k].min(best[k].max(v));
-            best[k] = best[k].min(v);
-        }
-    }
-    for (k, (c, p)) in row_tail.iter().zip(price_tail).enumerate() {
-        let v = c + p;
-        second[k] = second[k].min(best[k].max(v));
-        best[k] = best[k].min(v);
-    }
-    let (lane, low) =
-        best.iter().enumerate().fold(
-            (0, f64::INFINITY),
-            |(l, m), (k, &b)| if b < m { (k, b) } else { (l, m) },
-        );
-    let next = (0..LANES)
-        .map(|k| {
-            if k == lane {
-                second[k]
-            } else {
-                best[k].min(second[k])
-            }
-        })
-        .fold(f64::INFINITY, f64::min);
-    let j1 = row
-        .iter()
-        .zip(price)
-        .position(|(c, p)| c + p == low)
-        .unwrap_or(0);
-    (low, next, j1)
 }
