@@ -1,8 +1,6 @@
 //! CSV and NPY readers against real files, corrupt files and arbitrary bytes.
 
-use fm_data::{
-    DataSource, Points, parse_csv, parse_npy, read_csv, read_npy, write_csv, write_npy,
-};
+use fm_data::{DataSource, Points, parse_csv, parse_npy, read_csv, read_npy, write_csv, write_npy};
 use proptest::prelude::*;
 
 fn points() -> impl Strategy<Value = Points> {

@@ -1,6 +1,7 @@
 //! The training loop for conditional flow matching (paper eq. 9):
 //! `L(theta) = E_{t ~ U[0,1], x1 ~ q, x0 ~ N(0, I)} || v_theta(psi_t(x0), t) - d/dt psi_t(x0) ||^2`.
 
+mod batch;
 mod checkpoint;
 mod config;
 mod ema;

@@ -1,5 +1,6 @@
 //! One training run: data, path, model, optimizer, EMA, metrics and checkpoints.
 
+use super::batch::BatchPlan;
 use super::checkpoint::{
     CheckpointState, latest_checkpoint, load_optimizer, load_weights, save_checkpoint,
 };
@@ -12,10 +13,9 @@ use burn::module::Module;
 use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use fm_models::NetConfig;
-use fm_paths::{AffinePath, Coupling, Parametrization, Scheduler};
-use rand::{Rng, SeedableRng};
+use fm_paths::{AffinePath, Parametrization, Scheduler};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use rand_distr::StandardNormal;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -128,13 +128,23 @@ pub fn train(
         .map_err(file_err(&metrics_file))?;
 
     let (batch, dim) = (config.batch_size, data.dim());
+    let data_note = data.note().map(str::to_string);
     let null_class = model.null_class();
     let coupling = config.coupling().map_err(TrainError::Config)?;
     let predict = config.prediction().map_err(TrainError::Config)?;
-    let (t_min, t_max) = path.scheduler.training_range();
+    let batches = BatchPlan {
+        data,
+        config: config.clone(),
+        coupling,
+        null_class,
+        t_range: path.scheduler.training_range(),
+    }
+    .spawn(start..config.steps);
     let began = Instant::now();
     for step in start..config.steps {
-        let mut rng = batch_rng(config.seed, step);
+        let drawn = batches
+            .recv()
+            .expect("the batch thread draws every step until the loop ends");
         // Dropout masks come from the device's generator: seeding it per step makes a resumed
         // run draw the masks the uninterrupted one would have.
         dev.seed(
@@ -143,34 +153,12 @@ pub fn train(
                 .wrapping_mul(0x9E37_79B9_7F4A_7C15)
                 .wrapping_add(step as u64),
         );
-        let drawn = data.sample_batch(batch, &mut rng, config.flip);
-        let mut x0: Vec<f32> = (0..batch * dim)
-            .map(|_| rng.sample(StandardNormal))
-            .collect();
-        let t: Vec<f32> = (0..batch)
-            .map(|_| (t_min + (t_max - t_min) * rng.random::<f64>()) as f32)
-            .collect();
-        if coupling != Coupling::Independent {
-            let classes = drawn.labels.as_deref().filter(|_| null_class.is_some());
-            let partner = coupling.pair(&x0, &drawn.points.values, dim, classes, &mut rng);
-            x0 = partner
-                .iter()
-                .flat_map(|&i| x0[i * dim..(i + 1) * dim].iter().copied())
-                .collect();
-        }
-        let labels = null_class.zip(drawn.labels).map(|(null, labels)| {
-            let dropped: Vec<i64> = labels
-                .into_iter()
-                .map(|y| {
-                    let drop = rng.random::<f64>() < config.label_dropout;
-                    if drop { null as i64 } else { y as i64 }
-                })
-                .collect();
-            Tensor::<1, Int>::from_data(TensorData::new(dropped, [batch]), &dev)
-        });
-        let x1 = Tensor::<2>::from_data(TensorData::new(drawn.points.values, [batch, dim]), &dev);
-        let x0 = Tensor::<2>::from_data(TensorData::new(x0, [batch, dim]), &dev);
-        let t = Tensor::<1>::from_data(TensorData::new(t, [batch]), &dev);
+        let labels = drawn
+            .labels
+            .map(|y| Tensor::<1, Int>::from_data(TensorData::new(y, [batch]), &dev));
+        let x1 = Tensor::<2>::from_data(TensorData::new(drawn.x1, [batch, dim]), &dev);
+        let x0 = Tensor::<2>::from_data(TensorData::new(drawn.x0, [batch, dim]), &dev);
+        let t = Tensor::<1>::from_data(TensorData::new(drawn.t, [batch]), &dev);
         let sample = path.sample(x0.clone(), x1.clone(), t.clone());
         // The regression target of what the network predicts (eq. 9 for the velocity).
         let target = match predict {
@@ -236,7 +224,7 @@ pub fn train(
         resumed_from: start,
         checkpoint,
         skipped_checkpoints: skipped,
-        data_note: data.note().map(str::to_string),
+        data_note,
     })
 }
 
