@@ -89,6 +89,9 @@ pub struct TrainArgs {
     /// Checkpoint every N steps (and at the end).
     #[arg(long, default_value_t = 1000)]
     checkpoint_every: usize,
+    /// Checkpoints to keep (the newest; older ones are deleted once a new one is in place).
+    #[arg(long, default_value_t = 3)]
+    keep_checkpoints: usize,
     /// Continue the run in --out from its newest checkpoint, up to --steps (the other settings
     /// come from the run's config.json).
     #[arg(long)]
@@ -174,6 +177,7 @@ fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
     config.flip = a.flip;
     config.seed = a.seed;
     config.checkpoint_every = a.checkpoint_every;
+    config.keep_checkpoints = a.keep_checkpoints;
     config.validate().map_err(|e| anyhow::anyhow!(e))?;
     Ok(config)
 }

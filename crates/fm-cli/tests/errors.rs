@@ -64,6 +64,17 @@ fn bad_input_is_reported_not_panicked() {
             "missing.csv: cannot read",
         ),
         (
+            // An output folder that cannot be created fails before any training.
+            vec![
+                "train".into(),
+                "--data".into(),
+                "rings".into(),
+                "--out".into(),
+                format!("{}/run", bad_csv.display()),
+            ],
+            "bad.csv/run",
+        ),
+        (
             vec![
                 "train",
                 "--data",

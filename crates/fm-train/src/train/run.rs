@@ -166,6 +166,12 @@ pub fn train(
             Parametrization::Epsilon => x0,
             _ => sample.target,
         };
+        // Kept for the check before a checkpoint (cheap handles, not copies).
+        let probe = (
+            sample.x_t.clone().inner(),
+            t.clone().inner(),
+            labels.clone().map(|y| y.inner()),
+        );
         let loss = (model.forward(sample.x_t, t, labels) - target)
             .square()
             .mean();
@@ -197,6 +203,19 @@ pub fn train(
         });
         if done % config.checkpoint_every == 0 || done == config.steps {
             metrics.flush().map_err(file_err(&metrics_file))?;
+            // A finite loss does not prove finite gradients: weights a non-finite update broke
+            // would give non-finite outputs here, and are never written.
+            let (x, t, y) = probe;
+            let outputs_finite = [model.valid(), ema.clone()].iter().all(|net| {
+                let out = net.forward(x.clone(), t.clone(), y.clone());
+                out.abs().sum().into_scalar::<f64>().is_finite()
+            });
+            if !outputs_finite {
+                return Err(TrainError::NonFinite {
+                    step: done,
+                    last_checkpoint,
+                });
+            }
             let state = CheckpointState {
                 step: done,
                 loss: loss_value,
