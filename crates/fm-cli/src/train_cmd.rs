@@ -40,7 +40,7 @@ pub struct TrainArgs {
     #[arg(long, default_value = "v")]
     predict: String,
     /// Pairing of noise and data in a batch: independent (the paper), ot (exact minibatch
-    /// optimal transport: straighter paths, lower NFE) or sinkhorn[:REG] (entropic, REG relative
+    /// optimal transport: straighter paths, lower NFE), sinkhorn or sinkhorn:REG (entropic, REG relative
     /// to the largest cost, 0.05 by default). Pairs stay within a class for --conditional.
     #[arg(long, default_value = "independent")]
     coupling: String,
