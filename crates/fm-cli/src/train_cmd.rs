@@ -89,6 +89,10 @@ pub struct TrainArgs {
     /// Checkpoint every N steps (and at the end).
     #[arg(long, default_value_t = 1000)]
     checkpoint_every: usize,
+    /// On a non-finite loss or gradient, skip the step (logged in metrics.jsonl) instead of
+    /// stopping with an error that names the step and the last good checkpoint.
+    #[arg(long)]
+    skip_nonfinite: bool,
     /// Checkpoints to keep (the newest; older ones are deleted once a new one is in place).
     #[arg(long, default_value_t = 3)]
     keep_checkpoints: usize,
@@ -178,6 +182,7 @@ fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
     config.seed = a.seed;
     config.checkpoint_every = a.checkpoint_every;
     config.keep_checkpoints = a.keep_checkpoints;
+    config.skip_nonfinite = a.skip_nonfinite;
     config.validate().map_err(|e| anyhow::anyhow!(e))?;
     Ok(config)
 }

@@ -305,3 +305,41 @@ fn a_corrupt_checkpoint_is_skipped_with_its_reason() {
     .unwrap();
     assert_eq!((resumed.resumed_from, resumed.step), (4, 8));
 }
+
+#[test]
+fn a_non_finite_loss_stops_the_run_or_is_skipped_on_request() {
+    let _turn = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    // Squares of 1e30 overflow f32: the loss is infinite from the first step.
+    let file = dir.path().join("huge.csv");
+    write_csv(
+        &file,
+        &Points {
+            values: vec![1e30, -1e30, 2e30, 1e30],
+            dim: 2,
+        },
+    )
+    .unwrap();
+    let mut config = small(&format!("file:{}", file.display()), 2, 4);
+    match train(
+        &config,
+        &dir.path().join("stop"),
+        &Device::flex(),
+        false,
+        &mut |_| {},
+    ) {
+        Err(TrainError::NonFinite {
+            step: 1,
+            last_checkpoint: None,
+        }) => {}
+        other => panic!("expected a non-finite error at step 1, got {other:?}"),
+    }
+    config.skip_nonfinite = true;
+    let run = dir.path().join("skip");
+    let summary = train(&config, &run, &Device::flex(), false, &mut |_| {}).unwrap();
+    assert_eq!(summary.step, 4);
+    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    assert_eq!(metrics.matches("\"skipped\":true").count(), 4, "{metrics}");
+    // The weights were never touched: they load and give finite velocities.
+    assert!(weights(&run).iter().all(|v| v.is_finite()));
+}

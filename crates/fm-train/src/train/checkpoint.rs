@@ -18,8 +18,9 @@ use std::path::{Path, PathBuf};
 pub struct CheckpointState {
     /// Steps completed.
     pub step: usize,
-    /// The loss at the last step.
-    pub loss: f64,
+    /// The loss of the last step taken (`None` when every step so far was skipped as
+    /// non-finite; JSON has no NaN).
+    pub loss: Option<f64>,
     /// CRC-32 of each other file of the checkpoint, by name.
     #[serde(default)]
     pub checksums: BTreeMap<String, u32>,

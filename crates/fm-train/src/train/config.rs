@@ -49,6 +49,10 @@ pub struct TrainConfig {
     /// Mirror training images left-right with probability 1/2.
     #[serde(default)]
     pub flip: bool,
+    /// On a non-finite loss or gradient, skip the step (logged as `"skipped": true`) instead of
+    /// stopping the run.
+    #[serde(default)]
+    pub skip_nonfinite: bool,
     /// Write a checkpoint every this many steps (and at the end).
     pub checkpoint_every: usize,
     /// Checkpoints to keep.
@@ -84,6 +88,7 @@ impl TrainConfig {
             seed: 0,
             label_dropout: 0.0,
             flip: false,
+            skip_nonfinite: false,
             checkpoint_every: 1000,
             keep_checkpoints: 3,
         }

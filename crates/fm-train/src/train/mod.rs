@@ -33,8 +33,8 @@ pub enum TrainError {
         /// What went wrong.
         message: String,
     },
-    /// The loss became NaN or infinite; no weights of that step were written.
-    #[error("the loss became non-finite at step {step}; last good checkpoint: {}", last_checkpoint.as_ref().map_or("none".to_string(), |p| p.display().to_string()))]
+    /// The loss or a gradient became NaN or infinite; no weights of that step were written.
+    #[error("the loss or a gradient became non-finite at step {step}; last good checkpoint: {}", last_checkpoint.as_ref().map_or("none".to_string(), |p| p.display().to_string()))]
     NonFinite {
         /// The step.
         step: usize,

@@ -9,7 +9,7 @@ use super::ema::{ema_decay_at, ema_update};
 use super::{TrainError, file_err};
 use crate::data::DataSource;
 use burn::grad_clipping::GradientClippingConfig;
-use burn::module::Module;
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use fm_models::NetConfig;
@@ -116,7 +116,7 @@ pub fn train(
         ema = load_weights(ema, &ck.ema_file())?;
         optim = load_optimizer(&ck, optim)?;
         start = ck.state.step;
-        loss_value = ck.state.loss;
+        loss_value = ck.state.loss.unwrap_or(f64::NAN);
         last_checkpoint = Some(ck.dir);
     }
     let metrics_file = run.join("metrics.jsonl");
@@ -175,25 +175,40 @@ pub fn train(
         let loss = (model.forward(sample.x_t, t, labels) - target)
             .square()
             .mean();
-        loss_value = loss.clone().into_scalar::<f64>();
-        if !loss_value.is_finite() {
-            return Err(TrainError::NonFinite {
-                step: step + 1,
-                last_checkpoint,
-            });
-        }
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        let step_loss = loss.clone().into_scalar::<f64>();
+        let grads = step_loss
+            .is_finite()
+            .then(|| GradientsParams::from_grads(loss.backward(), &model))
+            .filter(|grads| gradient_norm_squared(&model, grads).is_finite());
         let lr = learning_rate(config, step);
-        model = optim.step(lr, model, grads);
-        ema = ema_update(ema, &model, ema_decay_at(config.ema_decay, step));
+        let skipped = match grads {
+            Some(grads) => {
+                loss_value = step_loss;
+                model = optim.step(lr, model, grads);
+                ema = ema_update(ema, &model, ema_decay_at(config.ema_decay, step));
+                false
+            }
+            None if config.skip_nonfinite => true,
+            None => {
+                return Err(TrainError::NonFinite {
+                    step: step + 1,
+                    last_checkpoint,
+                });
+            }
+        };
 
         let done = step + 1;
         let elapsed_s = began.elapsed().as_secs_f64();
-        writeln!(
-            metrics,
-            "{{\"step\":{done},\"loss\":{loss_value},\"lr\":{lr},\"wall_s\":{elapsed_s:.3}}}"
-        )
-        .map_err(file_err(&metrics_file))?;
+        let line = if skipped {
+            format!(
+                "{{\"step\":{done},\"loss\":null,\"skipped\":true,\"lr\":{lr},\"wall_s\":{elapsed_s:.3}}}"
+            )
+        } else {
+            format!(
+                "{{\"step\":{done},\"loss\":{loss_value},\"lr\":{lr},\"wall_s\":{elapsed_s:.3}}}"
+            )
+        };
+        writeln!(metrics, "{line}").map_err(file_err(&metrics_file))?;
         on_step(&Progress {
             step: done,
             steps: config.steps,
@@ -218,7 +233,7 @@ pub fn train(
             }
             let state = CheckpointState {
                 step: done,
-                loss: loss_value,
+                loss: loss_value.is_finite().then_some(loss_value),
                 checksums: Default::default(),
             };
             last_checkpoint = Some(save_checkpoint(
@@ -245,6 +260,28 @@ pub fn train(
         skipped_checkpoints: skipped,
         data_note,
     })
+}
+
+/// `sum |g|^2` over every parameter's gradient: NaN or infinite when any entry is.
+fn gradient_norm_squared<M: Module>(model: &M, grads: &GradientsParams) -> f64 {
+    struct Squares<'a> {
+        grads: &'a GradientsParams,
+        total: Option<Tensor<1>>,
+    }
+    impl ModuleVisitor for Squares<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(g) = self.grads.get::<D>(param.id) {
+                let s = g.square().sum();
+                self.total = Some(match self.total.take() {
+                    Some(t) => t + s,
+                    None => s,
+                });
+            }
+        }
+    }
+    let mut squares = Squares { grads, total: None };
+    model.visit(&mut squares);
+    squares.total.map_or(0.0, |t| t.into_scalar::<f64>())
 }
 
 /// Checks that the network takes the data's points (and classes, when it has them).
