@@ -35,10 +35,16 @@ pub struct TrainArgs {
     /// Mirror training images left-right with probability 1/2.
     #[arg(long)]
     flip: bool,
-    /// What the network predicts: v (the velocity, the paper), x1 (the data point) or eps (the
-    /// source noise); sampling converts it to a velocity.
+    /// What the network predicts: v (the velocity, the paper), x1 (the data point), eps (the
+    /// source noise) or score (denoising score matching, sigma_t^2 weighting); sampling converts
+    /// it to a velocity (for the score, the probability-flow ODE).
     #[arg(long, default_value = "v")]
     predict: String,
+    /// The paper's Table 1 objectives by name, setting --path and --predict: fm-ot (OT path,
+    /// velocity), fm-vp (VP path, velocity: "FM w/ diffusion"), score (VP path, score matching),
+    /// ddpm (VP path, noise prediction).
+    #[arg(long)]
+    objective: Option<String>,
     /// Pairing of noise and data in a batch: independent (the paper), ot (exact minibatch
     /// optimal transport: straighter paths, lower NFE), sinkhorn or sinkhorn:REG (entropic, REG relative
     /// to the largest cost, 0.05 by default). Pairs stay within a class for --conditional.
@@ -165,8 +171,16 @@ fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
             ..TrainConfig::new(&spec, data.dim())
         },
     };
-    config.path = a.path.clone();
-    config.predict = a.predict.clone();
+    let (path, predict) = match a.objective.as_deref() {
+        None => (a.path.as_str(), a.predict.as_str()),
+        Some("fm-ot") => ("ot", "v"),
+        Some("fm-vp") => ("vp", "v"),
+        Some("score") => ("vp", "score"),
+        Some("ddpm") => ("vp", "eps"),
+        Some(other) => bail!("--objective {other}: expected fm-ot, fm-vp, score or ddpm"),
+    };
+    config.path = path.into();
+    config.predict = predict.into();
     config.coupling = a.coupling.clone();
     config.sigma_min = a.sigma_min;
     config.steps = a.steps;

@@ -40,7 +40,11 @@ impl std::str::FromStr for Parametrization {
             "x1" => Self::X1,
             "eps" | "epsilon" => Self::Epsilon,
             "score" => Self::Score,
-            _ => return Err(format!("unknown prediction '{s}': expected v, x1 or eps")),
+            _ => {
+                return Err(format!(
+                    "unknown prediction '{s}': expected v, x1, eps or score"
+                ));
+            }
         })
     }
 }

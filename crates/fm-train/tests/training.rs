@@ -150,10 +150,11 @@ fn learned_velocity_approaches_the_closed_form() {
 // error reaches the velocity doubled at t = 0.5 (`v = 2 x - 2 eps` there), hence its wider
 // bound; reading a prediction as a velocity without converting it errs by 100% or more.
 #[test]
-fn x1_and_epsilon_predictions_give_the_closed_form_velocity() {
+fn x1_epsilon_and_score_predictions_give_the_closed_form_velocity() {
     let x1 = learned_field_error("x1", &[0.1, 0.3, 0.5]);
     let eps = learned_field_error("eps", &[0.3, 0.5, 0.7]);
-    assert!(x1 < 0.25 && eps < 0.5, "x1 {x1}, eps {eps}");
+    let score = learned_field_error("score", &[0.3, 0.5, 0.7]);
+    assert!(x1 < 0.25 && eps < 0.5 && score < 0.5, "x1 {x1}, eps {eps}, score {score}");
 }
 
 /// The loss of every step in a run's metrics.

@@ -16,8 +16,9 @@ pub struct TrainConfig {
     pub sigma_min: f64,
     /// The velocity network.
     pub model: NetConfig,
-    /// What the network predicts: `v` (the velocity, the paper), `x1` or `eps` (the source
-    /// sample); sampling converts the prediction to a velocity.
+    /// What the network predicts: `v` (the velocity, the paper), `x1`, `eps` (the source
+    /// sample) or `score` (trained by denoising score matching with `sigma_t^2` weighting);
+    /// sampling converts the prediction to a velocity (the probability-flow ODE for the score).
     #[serde(default = "velocity")]
     pub predict: String,
     /// How a batch's noise and data are paired: `independent` (the paper), `ot` (exact minibatch
@@ -155,13 +156,9 @@ impl TrainConfig {
         parse_path(&self.path, self.sigma_min).map(|_| ())
     }
 
-    /// What the network predicts (`predict`); the score is not offered for training (its target
-    /// `-x0 / sigma_t` is unbounded at the data end).
+    /// What the network predicts (`predict`).
     pub fn prediction(&self) -> Result<Parametrization, String> {
-        match self.predict.parse()? {
-            Parametrization::Score => Err("predict: expected v, x1 or eps".into()),
-            p => Ok(p),
-        }
+        self.predict.parse()
     }
 
     /// The coupling of noise and data (`coupling`).

@@ -160,21 +160,26 @@ pub fn train(
         let x0 = Tensor::<2>::from_data(TensorData::new(drawn.x0, [batch, dim]), &dev);
         let t = Tensor::<1>::from_data(TensorData::new(drawn.t, [batch]), &dev);
         let sample = path.sample(x0.clone(), x1.clone(), t.clone());
-        // The regression target of what the network predicts (eq. 9 for the velocity).
-        let target = match predict {
-            Parametrization::X1 => x1,
-            Parametrization::Epsilon => x0,
-            _ => sample.target,
-        };
         // Kept for the check before a checkpoint (cheap handles, not copies).
         let probe = (
             sample.x_t.clone().inner(),
             t.clone().inner(),
             labels.clone().map(|y| y.inner()),
         );
-        let loss = (model.forward(sample.x_t, t, labels) - target)
-            .square()
-            .mean();
+        // For the score, `sigma_t` weights the residual: denoising score matching with the
+        // usual `lambda(t) = sigma_t^2` weighting.
+        let sigma = (predict == Parametrization::Score)
+            .then(|| path.coefficients_like(t.clone(), &x0).sigma);
+        let out = model.forward(sample.x_t, t, labels);
+        // The residual against what the network predicts (eq. 9 for the velocity).
+        let residual = match (predict, sigma) {
+            (Parametrization::X1, _) => out - x1,
+            (Parametrization::Epsilon, _) => out - x0,
+            // The conditional score is -x0 / sigma_t: sigma_t (s - (-x0 / sigma_t)).
+            (Parametrization::Score, Some(sigma)) => out * sigma + x0,
+            _ => out - sample.target,
+        };
+        let loss = residual.square().mean();
         let step_loss = loss.clone().into_scalar::<f64>();
         let grads = step_loss
             .is_finite()
