@@ -145,8 +145,9 @@ fn learned_velocity_approaches_the_closed_form() {
     );
 }
 
-// Predictions of x1 become velocities through 1 / sigma_t, of epsilon through 1 / alpha_t: each
-// is checked away from the end where its conversion amplifies errors. On this path epsilon's
+// Predictions of x1 become velocities through 1 / sigma_t, of epsilon (and the score, trained by
+// sigma_t^2-weighted denoising score matching) through 1 / alpha_t: each is checked away from
+// the end where its conversion amplifies errors. On this path epsilon's
 // error reaches the velocity doubled at t = 0.5 (`v = 2 x - 2 eps` there), hence its wider
 // bound; reading a prediction as a velocity without converting it errs by 100% or more.
 #[test]
@@ -154,7 +155,10 @@ fn x1_epsilon_and_score_predictions_give_the_closed_form_velocity() {
     let x1 = learned_field_error("x1", &[0.1, 0.3, 0.5]);
     let eps = learned_field_error("eps", &[0.3, 0.5, 0.7]);
     let score = learned_field_error("score", &[0.3, 0.5, 0.7]);
-    assert!(x1 < 0.25 && eps < 0.5 && score < 0.5, "x1 {x1}, eps {eps}, score {score}");
+    assert!(
+        x1 < 0.25 && eps < 0.5 && score < 0.5,
+        "x1 {x1}, eps {eps}, score {score}"
+    );
 }
 
 /// The loss of every step in a run's metrics.
