@@ -2,18 +2,14 @@
 //! a guided grid and uint8 arrays, follow image paths, and report bits per dimension.
 
 mod common;
+#[path = "../../fm-data/tests/common/mod.rs"]
+mod shared_data;
 
 use common::{fm, fm_json};
-use std::path::PathBuf;
 
 /// The 8x8 digits fixture as a data spec, if `../shared/data` is present.
 fn digits() -> Option<String> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/digits8x8");
-    if !dir.is_dir() {
-        eprintln!("skipped: {} is absent", dir.display());
-        return None;
-    }
-    Some(format!("mnist:{}", dir.display()))
+    shared_data::shared("digits8x8").map(|dir| format!("mnist:{}", dir.display()))
 }
 
 /// `.npy` header dict of a file.

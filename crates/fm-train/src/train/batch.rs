@@ -1,6 +1,6 @@
-//! The batches of a run, drawn on the host from `(seed, step)` alone, one step ahead on their own
-//! thread: data, noise, times, the coupling of noise to data (minibatch OT is the costly part),
-//! and label dropout all overlap with the previous step's forward and backward pass.
+//! The batches of a run, drawn on the host from `(seed, step)` alone, ahead of the loop on their
+//! own thread: data, noise, times, the coupling of noise to data (minibatch OT is the costly
+//! part), and label dropout all overlap with the previous step's forward and backward pass.
 
 use super::config::TrainConfig;
 use super::run::batch_rng;
@@ -76,8 +76,9 @@ impl BatchPlan {
         }
     }
 
-    /// Draws the batches of `steps` on a thread of their own, at most one ahead of the receiver;
-    /// the thread stops when the receiver is dropped.
+    /// Draws the batches of `steps` on a thread of their own, at most two ahead of the receiver
+    /// (one waiting in the channel, one being drawn); the thread stops when the receiver is
+    /// dropped.
     pub fn spawn(self, steps: std::ops::Range<usize>) -> Receiver<HostBatch> {
         let (tx, rx) = sync_channel(1);
         std::thread::spawn(move || {
