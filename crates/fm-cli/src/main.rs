@@ -1,10 +1,12 @@
 //! `fm`: train, sample and evaluate flow matching models (Lipman et al., ICLR 2023).
 
+mod chart;
 mod demo;
 mod device;
 mod eval_cmd;
 mod plot;
 mod sample_cmd;
+mod sweep_cmd;
 mod train_cmd;
 
 use anyhow::Result;
@@ -32,6 +34,8 @@ enum Command {
     Nll(eval_cmd::NllArgs),
     /// NLL (bpd for images), entropy gap, energy distance, sliced W1 and NFE of a trained run.
     Eval(eval_cmd::EvalArgs),
+    /// Error of fixed-step solvers against NFE, for one or more runs (the paper's Figure 7).
+    Sweep(sweep_cmd::SweepArgs),
     /// Train on the checkerboard (or --data mnist:DIR), sample, evaluate and write pictures to
     /// runs/demo.
     Demo(demo::DemoArgs),
@@ -72,6 +76,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Sample(a) => sample_cmd::cmd_sample(&a).map(|v| finish(&a.common, v)),
         Command::Nll(a) => eval_cmd::cmd_nll(&a).map(|v| finish(&a.common, v)),
         Command::Eval(a) => eval_cmd::cmd_eval(&a).map(|v| finish(&a.common, v)),
+        Command::Sweep(a) => sweep_cmd::cmd_sweep(&a).map(|v| finish(&a.common, v)),
         Command::Demo(a) => demo::cmd_demo(&a).map(|v| finish(&a.common, v)),
         Command::Devices { json } => {
             let common = Common {

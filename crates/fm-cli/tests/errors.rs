@@ -249,6 +249,46 @@ fn train_and_sample_end_to_end_with_json() {
     assert!(err.contains("found 3 dimensions"), "{err}");
     assert_eq!(fm_train::data::read_npy(&npy).unwrap().len(), 300);
     assert!(png.is_file());
+
+    // Figure 7: errors against a reference fall with NFE; the chart is written.
+    let chart = dir.path().join("sweep.png");
+    let last = fm_json(&[
+        "sweep",
+        "--run",
+        run_s,
+        "--n",
+        "50",
+        "--methods",
+        "euler,rk4",
+        "--nfe",
+        "4,8,16",
+        "--reference-steps",
+        "50",
+        "--png",
+        chart.to_str().unwrap(),
+        "--json",
+    ]);
+    let points = last["runs"][0]["points"].as_array().unwrap();
+    let curve = |m: &str| -> Vec<(u64, f64)> {
+        points
+            .iter()
+            .filter(|p| p["method"] == m)
+            .map(|p| (p["nfe"].as_u64().unwrap(), p["rms_error"].as_f64().unwrap()))
+            .collect()
+    };
+    assert_eq!(
+        curve("euler").iter().map(|p| p.0).collect::<Vec<_>>(),
+        [4, 8, 16]
+    );
+    // 4 / 4 = 1 and 8 / 4 = 2 steps: round(16 / 4) = 4 steps, so NFE 4, 8, 16.
+    assert_eq!(curve("rk4").len(), 3);
+    let (euler, rk4) = (curve("euler"), curve("rk4"));
+    assert!(euler.windows(2).all(|w| w[1].1 < w[0].1), "{euler:?}");
+    // This barely trained field is nearly linear: RK4 is at f32 rounding from the start.
+    assert!(euler.iter().zip(&rk4).all(|(e, r)| r.1 < e.1), "{rk4:?}");
+    assert!(chart.is_file());
+    let (ok, err) = fm(&["sweep", "--run", run_s, "--methods", "dopri5"]);
+    assert!(!ok && err.contains("dopri5 is adaptive"), "{err}");
 }
 
 #[test]

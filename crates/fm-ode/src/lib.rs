@@ -46,6 +46,7 @@ mod method;
 mod save;
 mod solve;
 mod state;
+mod sweep;
 mod tableau;
 
 pub use control::{Adaptive, StepControl};
@@ -56,3 +57,4 @@ pub use method::Method;
 pub use save::SaveAt;
 pub use solve::{Solution, SolveError, SolverConfig, Stats, solve};
 pub use state::OdeState;
+pub use sweep::{Sweep, SweepPoint, error_vs_nfe};

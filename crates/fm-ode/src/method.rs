@@ -50,6 +50,12 @@ impl Method {
         }
     }
 
+    /// Vector-field evaluations per fixed step: the tableau's stages (a step of `n` stages costs
+    /// `n` NFE; first-same-as-last saves one of them on every adaptive step but the first).
+    pub fn stages(self) -> usize {
+        self.tableau().c.len()
+    }
+
     /// Whether the method carries an error estimate (and so supports adaptive steps).
     pub fn has_error_estimate(self) -> bool {
         self.tableau().b_embedded.is_some()

@@ -2,7 +2,9 @@
 //! accounting, saved times, backwards time and error values.
 
 use burn::tensor::{Device, Tensor, TensorData};
-use fm_ode::{Adaptive, Method, SaveAt, SolveError, SolverConfig, StepControl, solve};
+use fm_ode::{
+    Adaptive, Method, SaveAt, SolveError, SolverConfig, StepControl, Sweep, error_vs_nfe, solve,
+};
 
 /// `dx/dt = A x` with `A = [[-a, -w], [w, -a]]`: a damped rotation, `x(t) = e^{-a t} R(w t) x0`.
 const A: f64 = 0.5;
@@ -274,4 +276,56 @@ fn method_names_parse() {
         assert_eq!(m.name().parse::<Method>(), Ok(m));
     }
     assert!("rk45".parse::<Method>().unwrap_err().contains("dopri5"));
+}
+
+#[test]
+fn error_against_nfe_follows_each_methods_order() {
+    let sweep = Sweep {
+        methods: vec![Method::Euler, Method::Midpoint, Method::Rk4],
+        // 12 and 13 give the same 3 RK4 steps: measured once.
+        nfe: vec![12, 13, 24, 48, 96],
+        reference: SolverConfig::fixed(Method::Rk4, 1000),
+    };
+    let t1 = 2.0;
+    let (points, reference_nfe) = error_vs_nfe(&field, initial(), 0.0, t1, &sweep).unwrap();
+    assert_eq!(reference_nfe, 4000);
+    let exact = exact(t1);
+    for &method in &sweep.methods {
+        let curve: Vec<_> = points.iter().filter(|p| p.method == method).collect();
+        assert_eq!(curve.len(), sweep.steps(method).len());
+        for p in &curve {
+            assert_eq!(p.nfe, p.steps * method.stages());
+            // The reference is exact to f32 rounding, so the error is the true one.
+            let sol = solve(
+                &field,
+                initial(),
+                0.0,
+                t1,
+                &SolverConfig::fixed(method, p.steps),
+            );
+            let got: Vec<f64> = sol.unwrap().y.into_data().try_to_vec_as().unwrap();
+            let true_rms = (got
+                .iter()
+                .zip(&exact)
+                .map(|(a, b)| (a - b).powi(2))
+                .sum::<f64>()
+                / got.len() as f64)
+                .sqrt();
+            assert!(
+                (p.rms_error - true_rms).abs() < 1e-5 + 1e-3 * true_rms,
+                "{method} at {} steps: {} vs true {true_rms}",
+                p.steps,
+                p.rms_error
+            );
+        }
+        // Slope of log error against log NFE between the last two budgets: minus the order.
+        let (a, b) = (curve[curve.len() - 2], curve[curve.len() - 1]);
+        let slope = (b.rms_error / a.rms_error).ln() / (b.nfe as f64 / a.nfe as f64).ln();
+        eprintln!("{method}: slope {slope:.3}");
+        assert!(
+            (slope + method.order() as f64).abs() < 0.35,
+            "{method}: slope {slope:.3}, expected -{}",
+            method.order()
+        );
+    }
 }

@@ -139,6 +139,12 @@ impl TrainedRun {
             .convert(self.predict, Parametrization::Velocity, out, x, time)
     }
 
+    /// `n` draws from the source `N(0, sigma_0^2 I)`: `[n, D]`, flattened rows.
+    pub fn noise(&self, n: usize, device: &Device) -> Tensor<2> {
+        let dim = self.config.model.data_dim();
+        Tensor::random([n, dim], Distribution::Normal(0.0, self.source_std), device)
+    }
+
     /// `n` samples from `x0 ~ N(0, sigma_0^2 I)` pushed through the flow, in batches of at most
     /// `batch`, optionally guided towards classes; returns the samples (flattened rows) and the
     /// statistics of every batch's solve.
@@ -180,9 +186,7 @@ impl TrainedRun {
                 None => (None, 0.0),
             };
             let field = |t: f64, x: &Tensor<2>| self.field(x.clone(), t, classes, w);
-            let x0 =
-                Tensor::<2>::random([b, dim], Distribution::Normal(0.0, self.source_std), device);
-            let sol = solve(&field, x0, 0.0, 1.0, solver)?;
+            let sol = solve(&field, self.noise(b, device), 0.0, 1.0, solver)?;
             stats.push(sol.stats);
             each(Points {
                 values: sol.y.into_data().iter::<f32>().collect(),
@@ -202,10 +206,9 @@ impl TrainedRun {
         device: &Device,
     ) -> Result<(Vec<Points>, Stats), SolveError> {
         let dim = self.config.model.data_dim();
-        let x0 = Tensor::<2>::random([n, dim], Distribution::Normal(0.0, self.source_std), device);
         let field = |t: f64, x: &Tensor<2>| self.velocity(x.clone(), t);
         let config = solver.clone().saving(SaveAt::Times(times.to_vec()));
-        let sol = solve(&field, x0, 0.0, 1.0, &config)?;
+        let sol = solve(&field, self.noise(n, device), 0.0, 1.0, &config)?;
         let states = sol
             .ys
             .into_iter()
