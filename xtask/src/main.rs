@@ -1,37 +1,40 @@
 //! Project chores, run as `cargo xtask <task>`.
 //!
-//! - `bench [--features F] [criterion args...]`: the criterion benches of `benches/`, on the
-//!   backends of the given features (default: the CPU backend).
+//! - `bench`: the paper's comparison table and Figure 7, the speed figures of each backend and
+//!   the race against the PyTorch reference; see `cargo xtask bench --help` and
+//!   docs/benchmarks.md.
 
-use std::process::{Command, ExitCode};
+mod bench;
 
-fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("bench") => bench(&args[1..]),
-        Some("help") | Some("--help") | None => {
-            eprintln!("usage: cargo xtask bench [--features wgpu,...] [-- criterion args]");
-            ExitCode::SUCCESS
-        }
-        Some(other) => {
-            eprintln!("cargo xtask: unknown task '{other}'; try `cargo xtask help`");
-            ExitCode::FAILURE
-        }
-    }
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "Project chores")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
 }
 
-/// Runs the criterion benches in release mode, passing features and arguments through.
-fn bench(args: &[String]) -> ExitCode {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["bench", "-p", "fm-benches"])
-        .args(args)
-        .status();
-    match status {
-        Ok(s) if s.success() => ExitCode::SUCCESS,
-        Ok(_) => ExitCode::FAILURE,
+#[derive(Subcommand)]
+enum Task {
+    /// Benchmarks: Table 1 and Figure 7 of the paper, speed per backend, the PyTorch race, and
+    /// criterion's micro-benchmarks; writes target/bench/report.json and report.md.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    let result = match Cli::parse().task {
+        Task::Bench(args) => bench::run(&args),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("cargo xtask bench: some sections failed (see the report)");
+            ExitCode::FAILURE
+        }
         Err(e) => {
-            eprintln!("cargo xtask bench: cannot run cargo: {e}");
+            eprintln!("cargo xtask: {e:#}");
             ExitCode::FAILURE
         }
     }

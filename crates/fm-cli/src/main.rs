@@ -41,6 +41,10 @@ enum Command {
     Demo(demo::DemoArgs),
     /// List the devices this build can use.
     Devices {
+        /// Also check that each backend computes what the CPU does (the 2-D network's forward
+        /// pass and input gradient on fixed weights and points); fails if one disagrees.
+        #[arg(long)]
+        check: bool,
         /// Print one JSON object as the last line of stdout.
         #[arg(long)]
         json: bool,
@@ -78,12 +82,34 @@ fn run(cli: Cli) -> Result<()> {
         Command::Eval(a) => eval_cmd::cmd_eval(&a).map(|v| finish(&a.common, v)),
         Command::Sweep(a) => sweep_cmd::cmd_sweep(&a).map(|v| finish(&a.common, v)),
         Command::Demo(a) => demo::cmd_demo(&a).map(|v| finish(&a.common, v)),
-        Command::Devices { json } => {
+        Command::Devices { check, json } => {
             let common = Common {
                 device: "cpu".into(),
                 json,
             };
-            finish(&common, json!({ "devices": device::available() }));
+            let mut report = json!({ "devices": device::available() });
+            let mut disagree = Vec::new();
+            if check {
+                let checks = device::available()
+                    .into_iter()
+                    .map(|name| {
+                        let c = device::check(name)?;
+                        if c["agrees"] != true {
+                            disagree.push(name);
+                        }
+                        Ok(c)
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                report["check"] = json!(checks);
+            }
+            finish(&common, report);
+            if !disagree.is_empty() {
+                anyhow::bail!(
+                    "{} disagree with the CPU backend beyond a relative {:e}",
+                    disagree.join(", "),
+                    device::AGREEMENT
+                );
+            }
             Ok(())
         }
     }

@@ -292,8 +292,16 @@ fn train_and_sample_end_to_end_with_json() {
 }
 
 #[test]
-fn devices_lists_the_cpu_backend() {
-    let v = fm_json(&["devices", "--json"]);
+fn devices_lists_and_checks_the_backends() {
+    // With --features wgpu (or any other backend) this compares that backend with the CPU.
+    let v = fm_json(&["devices", "--check", "--json"]);
+    for c in v["check"].as_array().unwrap() {
+        assert_eq!(c["agrees"], true, "{c}");
+    }
+    assert_eq!(
+        v["check"][0]["velocity_rel_diff"], 0.0,
+        "the CPU against itself: {v}"
+    );
     assert!(
         v["devices"].as_array().unwrap().iter().any(|d| d == "cpu"),
         "{v}"
