@@ -2,23 +2,21 @@
 # Trains the paper's 2-D model (MLP 4x512, Adam 1e-3 with 100 warmup steps and cosine decay,
 # EMA 0.99, batch 1024) once per variant on each data set with equal steps, then reports training
 # steps per second, dopri5 NFE (tolerance 1e-5) and straightness of 1000 sampled paths, and the
-# NLL of 2000 points with the exact divergence. The tables of docs/benchmarks.md.
+# NLL of 2000 points with the exact divergence. The coupling table of docs/benchmarks.md (the
+# paper's objectives are compared by `cargo xtask bench`).
 #
 #   scripts/compare.sh couplings  [STEPS] [OUT]   independent vs minibatch-OT pairs
-#   scripts/compare.sh objectives [STEPS] [OUT]   FM-OT, FM-VP, score matching, DDPM (Table 1)
 #
 # Defaults: 2000 steps, runs/<comparison>. FM=path/to/fm picks the binary (target/release/fm),
 # DATA the data sets ("8gaussians checkerboard").
 set -euo pipefail
-comparison=${1:?couplings or objectives}
+comparison=${1:?couplings}
 steps=${2:-2000}
 out=${3:-runs/$comparison}
 fm=${FM:-target/release/fm}
 case "$comparison" in
   couplings) variants=("independent:--coupling independent" "ot:--coupling ot") ;;
-  objectives) variants=("fm-ot:--objective fm-ot" "fm-vp:--objective fm-vp"
-                        "score:--objective score" "ddpm:--objective ddpm") ;;
-  *) echo "unknown comparison '$comparison': couplings or objectives" >&2; exit 2 ;;
+  *) echo "unknown comparison '$comparison': couplings (the objectives: cargo xtask bench)" >&2; exit 2 ;;
 esac
 field() { sed -E "s/.*\"$1\":([^,}]*).*/\1/" <<<"$2"; }
 printf '%-13s %-12s %10s %8s %13s %10s\n' data variant steps/s nfe straightness nll_nats

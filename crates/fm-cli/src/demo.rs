@@ -58,7 +58,13 @@ pub fn cmd_demo(a: &DemoArgs) -> Result<Value> {
         std::fs::remove_dir_all(&old)
             .with_context(|| format!("removing the earlier demo run in {}", old.display()))?;
     }
-    let train_report = run_training(&config, &a.out, &device, false, a.common.json)?;
+    let train_report = run_training(
+        &config,
+        &a.out,
+        std::slice::from_ref(&device),
+        false,
+        a.common.json,
+    )?;
     let mut report = if data.image_shape().is_some() {
         image_results(a, &device)?
     } else {

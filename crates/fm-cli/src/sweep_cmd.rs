@@ -18,19 +18,16 @@ pub struct SweepArgs {
     /// Source points integrated by every solver.
     #[arg(long, default_value_t = 1000, value_parser = at_least_one())]
     n: usize,
-    /// Fixed-step methods, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "euler,midpoint,rk4")]
-    methods: Vec<Method>,
-    /// Evaluation budgets, comma-separated; each becomes round(NFE / stages) steps.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "4,6,8,10,14,20,28,40,56,80,100"
-    )]
-    nfe: Vec<usize>,
-    /// Steps of the RK4 reference solution (4 evaluations each).
-    #[arg(long, default_value_t = 250, value_parser = at_least_one())]
-    reference_steps: usize,
+    /// Fixed-step methods, comma-separated [default: euler,midpoint,rk4].
+    #[arg(long, value_delimiter = ',')]
+    methods: Option<Vec<Method>>,
+    /// Evaluation budgets, comma-separated; each becomes round(NFE / stages) steps
+    /// [default: 4,6,8,10,14,20,28,40,56,80,100].
+    #[arg(long, value_delimiter = ',')]
+    nfe: Option<Vec<usize>>,
+    /// Steps of the RK4 reference solution, 4 evaluations each [default: 250].
+    #[arg(long, value_parser = at_least_one())]
+    reference_steps: Option<usize>,
     /// Seed of the source points (the same points for every run).
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -42,18 +39,23 @@ pub struct SweepArgs {
 }
 
 pub fn cmd_sweep(a: &SweepArgs) -> Result<Value> {
-    if let Some(m) = a.methods.iter().find(|m| m.has_error_estimate()) {
+    let mut sweep = Sweep::figure7();
+    if let Some(methods) = &a.methods {
+        sweep.methods = methods.clone();
+    }
+    if let Some(nfe) = &a.nfe {
+        sweep.nfe = nfe.clone();
+    }
+    if let Some(steps) = a.reference_steps {
+        sweep.reference = SolverConfig::fixed(Method::Rk4, steps);
+    }
+    if let Some(m) = sweep.methods.iter().find(|m| m.has_error_estimate()) {
         bail!("--methods: {m} is adaptive; the sweep measures fixed-step methods");
     }
-    if a.nfe.contains(&0) {
+    if sweep.nfe.contains(&0) {
         bail!("--nfe: budgets must be positive");
     }
     let device = device::parse(&a.common.device)?;
-    let sweep = Sweep {
-        methods: a.methods.clone(),
-        nfe: a.nfe.clone(),
-        reference: SolverConfig::fixed(Method::Rk4, a.reference_steps),
-    };
     let mut runs = Vec::new();
     let mut curves = Vec::new();
     for run in &a.run {
@@ -79,7 +81,7 @@ pub fn cmd_sweep(a: &SweepArgs) -> Result<Value> {
         curves.push((label, points));
     }
     if let Some(png) = &a.png {
-        let panels: Vec<Panel> = a
+        let panels: Vec<Panel> = sweep
             .methods
             .iter()
             .map(|&m| Panel {
@@ -101,7 +103,11 @@ pub fn cmd_sweep(a: &SweepArgs) -> Result<Value> {
     }
     Ok(json!({
         "points": a.n,
-        "reference": format!("rk4 with {} steps", a.reference_steps),
+        "reference": format!(
+            "{} with {} NFE",
+            sweep.reference.method,
+            runs.first().map_or(Value::Null, |r| r["reference_nfe"].clone())
+        ),
         "runs": runs,
         "png": a.png,
     }))

@@ -109,6 +109,11 @@ pub struct TrainArgs {
     /// The run folder (config, checkpoints, metrics).
     #[arg(long)]
     out: PathBuf,
+    /// Train data-parallel on several devices, comma-separated (e.g. cuda:0,cuda:1 or
+    /// vulkan,cpu): each takes an equal share of --batch-size, which stays the global batch, so
+    /// the learning rate means what it means on one device. Overrides --device.
+    #[arg(long, value_delimiter = ',')]
+    devices: Vec<String>,
     #[command(flatten)]
     pub common: Common,
 }
@@ -202,7 +207,14 @@ fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
 }
 
 pub fn cmd_train(a: &TrainArgs) -> Result<Value> {
-    let device = device::parse(&a.common.device)?;
+    let devices = if a.devices.is_empty() {
+        vec![device::parse(&a.common.device)?]
+    } else {
+        a.devices
+            .iter()
+            .map(|d| device::parse(d))
+            .collect::<Result<_>>()?
+    };
     let config = if a.resume {
         let file = a.out.join("config.json");
         let text = std::fs::read_to_string(&file)
@@ -214,14 +226,14 @@ pub fn cmd_train(a: &TrainArgs) -> Result<Value> {
     } else {
         train_config(a)?
     };
-    run_training(&config, &a.out, &device, a.resume, a.common.json)
+    run_training(&config, &a.out, &devices, a.resume, a.common.json)
 }
 
 /// Trains with a progress bar (hidden when `quiet`) and reports the summary.
 pub fn run_training(
     config: &TrainConfig,
     out: &Path,
-    device: &Device,
+    devices: &[Device],
     resume: bool,
     quiet: bool,
 ) -> Result<Value> {
@@ -236,7 +248,7 @@ pub fn run_training(
         )
         .expect("valid template"),
     );
-    let summary = train(config, out, device, resume, &mut |p| {
+    let summary = train(config, out, devices, resume, &mut |p| {
         bar.set_position(p.step as u64);
         if p.step % 10 == 0 || p.step == p.steps {
             bar.set_message(format!("loss {:.4}", p.loss));

@@ -35,7 +35,8 @@ pub struct Sweep {
 }
 
 impl Sweep {
-    /// Euler, midpoint and RK4 at NFE 4 to 100 against RK4 with 250 steps (1000 NFE).
+    /// The paper's Figure 7: Euler, midpoint and RK4 at NFE 4 to 100 against RK4 with 250 steps
+    /// (1000 NFE).
     pub fn figure7() -> Self {
         Self {
             methods: vec![Method::Euler, Method::Midpoint, Method::Rk4],

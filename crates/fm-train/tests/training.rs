@@ -54,10 +54,31 @@ fn resumed_run_equals_uninterrupted_run() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     let dev = Device::flex();
-    train(&small("8gaussians", 2, 12), &a, &dev, false, &mut |_| {}).unwrap();
+    train(
+        &small("8gaussians", 2, 12),
+        &a,
+        std::slice::from_ref(&dev),
+        false,
+        &mut |_| {},
+    )
+    .unwrap();
     // Stop after 8 steps (two checkpoints), then resume to 12.
-    train(&small("8gaussians", 2, 8), &b, &dev, false, &mut |_| {}).unwrap();
-    let resumed = train(&small("8gaussians", 2, 12), &b, &dev, true, &mut |_| {}).unwrap();
+    train(
+        &small("8gaussians", 2, 8),
+        &b,
+        std::slice::from_ref(&dev),
+        false,
+        &mut |_| {},
+    )
+    .unwrap();
+    let resumed = train(
+        &small("8gaussians", 2, 12),
+        &b,
+        std::slice::from_ref(&dev),
+        true,
+        &mut |_| {},
+    )
+    .unwrap();
     assert_eq!(resumed.resumed_from, 8);
     assert_eq!(weights(&a), weights(&b));
     let metrics = std::fs::read_to_string(b.join("metrics.jsonl")).unwrap();
@@ -73,7 +94,7 @@ fn same_seed_gives_identical_weights() {
         train(
             &small("checkerboard", 2, 5),
             &dir.path().join(name),
-            &dev,
+            std::slice::from_ref(&dev),
             false,
             &mut |_| {},
         )
@@ -113,7 +134,14 @@ fn learned_field_error(predict: &str, times: &[f64]) -> f64 {
     // Annealing the step size removes most of the optimisation noise the check would see.
     config.cosine_decay = true;
     let run = dir.path().join("run");
-    train(&config, &run, &dev, false, &mut |_| {}).unwrap();
+    train(
+        &config,
+        &run,
+        std::slice::from_ref(&dev),
+        false,
+        &mut |_| {},
+    )
+    .unwrap();
     let trained = load_run(&run, &dev, false).unwrap();
     let path = AffinePath::new(config.scheduler().unwrap());
     let z = Tensor::<2>::random([512, 2], Distribution::Normal(0.0, 1.0), &dev);
@@ -198,9 +226,9 @@ fn resumed_image_run_continues_the_same_loss_curve() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     let dev = Device::flex();
-    train(&full, &a, &dev, false, &mut |_| {}).unwrap();
-    train(&part, &b, &dev, false, &mut |_| {}).unwrap();
-    let resumed = train(&full, &b, &dev, true, &mut |_| {}).unwrap();
+    train(&full, &a, std::slice::from_ref(&dev), false, &mut |_| {}).unwrap();
+    train(&part, &b, std::slice::from_ref(&dev), false, &mut |_| {}).unwrap();
+    let resumed = train(&full, &b, std::slice::from_ref(&dev), true, &mut |_| {}).unwrap();
     assert_eq!(resumed.resumed_from, 3);
     assert_eq!(losses(&a), losses(&b));
     assert_eq!(losses(&a).len(), 6);
@@ -221,7 +249,7 @@ fn the_papers_cifar10_network_trains_on_the_fixture() {
     config.warmup_steps = 0;
     config.checkpoint_every = 6;
     let out = tempfile::tempdir().unwrap();
-    let summary = train(&config, out.path(), &Device::flex(), false, &mut |_| {}).unwrap();
+    let summary = train(&config, out.path(), &[Device::flex()], false, &mut |_| {}).unwrap();
     assert!(
         summary.data_note.is_some(),
         "the fixture holds only test_batch.bin"
@@ -263,7 +291,7 @@ fn networks_that_do_not_fit_the_data_are_refused() {
     ];
     let out = tempfile::tempdir().unwrap();
     for (config, want) in cases {
-        match train(&config, out.path(), &Device::flex(), false, &mut |_| {}) {
+        match train(&config, out.path(), &[Device::flex()], false, &mut |_| {}) {
             Err(TrainError::Config(msg)) => assert!(msg.contains(want), "{msg}"),
             other => panic!("expected a refusal mentioning {want}, got {other:?}"),
         }
@@ -278,7 +306,7 @@ fn a_corrupt_checkpoint_is_skipped_with_its_reason() {
     train(
         &small("rings", 2, 8),
         &run,
-        &Device::flex(),
+        &[Device::flex()],
         false,
         &mut |_| {},
     )
@@ -303,7 +331,7 @@ fn a_corrupt_checkpoint_is_skipped_with_its_reason() {
     let resumed = train(
         &small("rings", 2, 8),
         &run,
-        &Device::flex(),
+        &[Device::flex()],
         true,
         &mut |_| {},
     )
@@ -329,7 +357,7 @@ fn a_non_finite_loss_stops_the_run_or_is_skipped_on_request() {
     match train(
         &config,
         &dir.path().join("stop"),
-        &Device::flex(),
+        &[Device::flex()],
         false,
         &mut |_| {},
     ) {
@@ -341,10 +369,78 @@ fn a_non_finite_loss_stops_the_run_or_is_skipped_on_request() {
     }
     config.skip_nonfinite = true;
     let run = dir.path().join("skip");
-    let summary = train(&config, &run, &Device::flex(), false, &mut |_| {}).unwrap();
+    let summary = train(&config, &run, &[Device::flex()], false, &mut |_| {}).unwrap();
     assert_eq!(summary.step, 4);
     let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
     assert_eq!(metrics.matches("\"skipped\":true").count(), 4, "{metrics}");
     // The weights were never touched: they load and give finite velocities.
     assert!(weights(&run).iter().all(|v| v.is_finite()));
+}
+
+#[test]
+fn two_devices_give_the_one_device_result_at_the_same_global_batch() {
+    let _turn = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let (one, two, three) = (
+        dir.path().join("1"),
+        dir.path().join("2"),
+        dir.path().join("3"),
+    );
+    let config = small("checkerboard", 2, 8);
+    let cpu = Device::flex();
+    train(
+        &config,
+        &one,
+        std::slice::from_ref(&cpu),
+        false,
+        &mut |_| {},
+    )
+    .unwrap();
+    train(
+        &config,
+        &two,
+        &[cpu.clone(), cpu.clone()],
+        false,
+        &mut |_| {},
+    )
+    .unwrap();
+    // Three replicas split 256 rows unevenly (85, 85, 86): still the global batch's gradient.
+    train(
+        &config,
+        &three,
+        &[cpu.clone(), cpu.clone(), cpu],
+        false,
+        &mut |_| {},
+    )
+    .unwrap();
+    let losses = |run: &Path| -> Vec<f64> {
+        std::fs::read_to_string(run.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["loss"]
+                    .as_f64()
+                    .unwrap()
+            })
+            .collect()
+    };
+    let (w1, l1) = (weights(&one), losses(&one));
+    for run in [&two, &three] {
+        // The shards' sums add in another order than one mean: equal to f32 rounding.
+        for (a, b) in losses(run).iter().zip(&l1) {
+            assert!((a - b).abs() <= 1e-5 * b.abs(), "{a} vs {b}");
+        }
+        for (a, b) in weights(run).iter().zip(&w1) {
+            assert!((a - b).abs() <= 1e-4 * (1.0 + b.abs()), "{a} vs {b}");
+        }
+    }
+    assert_eq!(losses(&two).len(), 8);
+    let err = train(
+        &small("checkerboard", 2, 2),
+        &dir.path().join("x"),
+        &[],
+        false,
+        &mut |_| {},
+    );
+    assert!(matches!(err, Err(TrainError::Config(_))));
 }

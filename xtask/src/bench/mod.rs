@@ -81,10 +81,10 @@ pub struct Scale {
     pub mnist_images: usize,
     /// dopri5 tolerance of the MNIST likelihood and samples.
     pub mnist_tol: f64,
-    /// Figure 7: points, budgets, reference RK4 steps.
+    /// Figure 7: points, and budgets and reference RK4 steps when not `fm sweep`'s (the
+    /// paper's).
     pub sweep_n: usize,
-    pub sweep_nfe: &'static str,
-    pub sweep_reference_steps: usize,
+    pub sweep_budgets: Option<(&'static str, usize)>,
     /// Speed: timed steps (after `warmup`) and samples drawn.
     pub speed_steps: usize,
     pub speed_warmup: usize,
@@ -107,8 +107,7 @@ impl Scale {
                 mnist_images: 2,
                 mnist_tol: 1e-3,
                 sweep_n: 200,
-                sweep_nfe: "4,8,16,32",
-                sweep_reference_steps: 100,
+                sweep_budgets: Some(("4,8,16,32", 100)),
                 speed_steps: 6,
                 speed_warmup: 2,
                 samples: 5000,
@@ -126,8 +125,7 @@ impl Scale {
                 mnist_images: 20,
                 mnist_tol: 1e-5,
                 sweep_n: 1000,
-                sweep_nfe: "4,6,8,10,14,20,28,40,56,80,100",
-                sweep_reference_steps: 250,
+                sweep_budgets: None,
                 speed_steps: 30,
                 speed_warmup: 5,
                 samples: 50_000,

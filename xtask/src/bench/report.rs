@@ -91,7 +91,7 @@ pub fn markdown(r: &Value) -> String {
         } else {
             let _ = writeln!(
                 md,
-                "{} points, reference {}: `error-vs-nfe.png`.\n\n| run | method | NFE: RMS error |\n|---|---|---|",
+                "{} points, reference: {}; chart: `error-vs-nfe.png`.\n\n| run | method | NFE: RMS error |\n|---|---|---|",
                 sweep["points"],
                 sweep["reference"].as_str().unwrap_or("?")
             );

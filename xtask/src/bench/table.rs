@@ -187,12 +187,16 @@ pub fn sweep(fm: &Fm, scale: &Scale, out: &Path) -> Result<Value> {
     args.extend(strings(&[
         "--n",
         &scale.sweep_n.to_string(),
-        "--nfe",
-        scale.sweep_nfe,
-        "--reference-steps",
-        &scale.sweep_reference_steps.to_string(),
         "--png",
         &png.display().to_string(),
     ]));
+    if let Some((nfe, reference_steps)) = scale.sweep_budgets {
+        args.extend(strings(&[
+            "--nfe",
+            nfe,
+            "--reference-steps",
+            &reference_steps.to_string(),
+        ]));
+    }
     Ok(fm.json(&args)?.0)
 }

@@ -5,6 +5,7 @@ mod batch;
 mod checkpoint;
 mod config;
 mod ema;
+mod replicas;
 mod run;
 
 pub use checkpoint::{

@@ -6,14 +6,15 @@ use super::checkpoint::{
 };
 use super::config::{TrainConfig, learning_rate};
 use super::ema::{ema_decay_at, ema_update};
+use super::replicas::{Objective, Replicas, StepOutput};
 use super::{TrainError, file_err};
 use crate::data::DataSource;
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 use fm_models::NetConfig;
-use fm_paths::{AffinePath, Parametrization, Scheduler};
+use fm_paths::{AffinePath, Scheduler};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::io::Write;
@@ -76,15 +77,32 @@ fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
     }
 }
 
-/// Trains `config` into the run folder `run` on `device`, resuming from its newest checkpoint
+/// Trains `config` into the run folder `run` on `devices`, resuming from its newest checkpoint
 /// when `resume` is set. `on_step` sees every step (for progress bars).
+///
+/// With several devices, training is data-parallel (see [`Replicas`]): every step splits its
+/// batch (`config.batch_size`, the global batch) into one shard per device, and the gradients of
+/// the shards add up to the gradient of the global batch's loss; the learning rate means the
+/// same as on one device, and checkpoints are the same. The first device holds the weights, the
+/// optimizer and the EMA.
 pub fn train(
     config: &TrainConfig,
     run: &Path,
-    device: &Device,
+    devices: &[Device],
     resume: bool,
     on_step: &mut dyn FnMut(&Progress),
 ) -> Result<TrainSummary, TrainError> {
+    let Some(device) = devices.first() else {
+        return Err(TrainError::Config("no device to train on".into()));
+    };
+    if devices.len() > config.batch_size {
+        return Err(TrainError::Config(format!(
+            "{} devices need a batch of at least {} (one sample each), not {}",
+            devices.len(),
+            devices.len(),
+            config.batch_size
+        )));
+    }
     config.validate().map_err(TrainError::Config)?;
     let data = DataSource::parse(&config.data)?;
     check_model_fits_data(config, &data)?;
@@ -140,6 +158,8 @@ pub fn train(
         t_range: path.scheduler.training_range(),
     }
     .spawn(start..config.steps);
+    let objective = Objective { path, predict, dim };
+    let replicas = Replicas::new(devices, batch);
     let began = Instant::now();
     for step in start..config.steps {
         let drawn = batches
@@ -147,44 +167,18 @@ pub fn train(
             .expect("the batch thread draws every step until the loop ends");
         // Dropout masks come from the device's generator: seeding it per step makes a resumed
         // run draw the masks the uninterrupted one would have.
-        dev.seed(
+        replicas.seed(
             config
                 .seed
                 .wrapping_mul(0x9E37_79B9_7F4A_7C15)
                 .wrapping_add(step as u64),
         );
-        let labels = drawn
-            .labels
-            .map(|y| Tensor::<1, Int>::from_data(TensorData::new(y, [batch]), &dev));
-        let x1 = Tensor::<2>::from_data(TensorData::new(drawn.x1, [batch, dim]), &dev);
-        let x0 = Tensor::<2>::from_data(TensorData::new(drawn.x0, [batch, dim]), &dev);
-        let t = Tensor::<1>::from_data(TensorData::new(drawn.t, [batch]), &dev);
-        let sample = path.sample(x0.clone(), x1.clone(), t.clone());
-        // Kept for the check before a checkpoint (cheap handles, not copies).
-        let probe = (
-            sample.x_t.clone().inner(),
-            t.clone().inner(),
-            labels.clone().map(|y| y.inner()),
-        );
-        // For the score, `sigma_t` weights the residual: denoising score matching with the
-        // usual `lambda(t) = sigma_t^2` weighting.
-        let sigma = (predict == Parametrization::Score)
-            .then(|| path.coefficients_like(t.clone(), &x0).sigma);
-        let out = model.forward(sample.x_t, t, labels);
-        // The residual against what the network predicts (eq. 9 for the velocity).
-        let residual = match (predict, sigma) {
-            (Parametrization::X1, _) => out - x1,
-            (Parametrization::Epsilon, _) => out - x0,
-            // The conditional score is -x0 / sigma_t: sigma_t (s - (-x0 / sigma_t)).
-            (Parametrization::Score, Some(sigma)) => out * sigma + x0,
-            _ => out - sample.target,
-        };
-        let loss = residual.square().mean();
-        let step_loss = loss.clone().into_scalar::<f64>();
-        let grads = step_loss
-            .is_finite()
-            .then(|| GradientsParams::from_grads(loss.backward(), &model))
-            .filter(|grads| gradient_norm_squared(&model, grads).is_finite());
+        let StepOutput {
+            loss: step_loss,
+            grads,
+            probe,
+        } = replicas.step(&model, &drawn, &objective);
+        let grads = grads.filter(|grads| gradient_norm_squared(&model, grads).is_finite());
         let lr = learning_rate(config, step);
         let skipped = match grads {
             Some(grads) => {
