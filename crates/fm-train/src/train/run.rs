@@ -80,7 +80,7 @@ fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
 /// Trains `config` into the run folder `run` on `devices`, resuming from its newest checkpoint
 /// when `resume` is set. `on_step` sees every step (for progress bars).
 ///
-/// With several devices, training is data-parallel (see [`Replicas`]): every step splits its
+/// With several devices, training is data-parallel (docs/scaling.md): every step splits its
 /// batch (`config.batch_size`, the global batch) into one shard per device, and the gradients of
 /// the shards add up to the gradient of the global batch's loss; the learning rate means the
 /// same as on one device, and checkpoints are the same. The first device holds the weights, the
