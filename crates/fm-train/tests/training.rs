@@ -413,17 +413,6 @@ fn two_devices_give_the_one_device_result_at_the_same_global_batch() {
         &mut |_| {},
     )
     .unwrap();
-    let losses = |run: &Path| -> Vec<f64> {
-        std::fs::read_to_string(run.join("metrics.jsonl"))
-            .unwrap()
-            .lines()
-            .map(|l| {
-                serde_json::from_str::<serde_json::Value>(l).unwrap()["loss"]
-                    .as_f64()
-                    .unwrap()
-            })
-            .collect()
-    };
     let (w1, l1) = (weights(&one), losses(&one));
     for run in [&two, &three] {
         // The shards' sums add in another order than one mean: equal to f32 rounding.

@@ -113,11 +113,14 @@ pub fn race(fm: &Fm, scale: &Scale, out: &Path, root: &Path) -> Result<Value> {
                     .context("no steps_per_s")?,
             );
         }
+        let (ours_median, theirs_median) = (median(ours.clone()), median(theirs.clone()));
         training.push(json!({
             "threads": threads,
             "ours_steps_per_s": ours,
             "pytorch_steps_per_s": theirs,
-            "ratio_of_medians": median(ours.clone()) / median(theirs.clone()),
+            "ours_median": ours_median,
+            "pytorch_median": theirs_median,
+            "ratio_of_medians": ours_median / theirs_median,
         }));
     }
 
