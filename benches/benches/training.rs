@@ -1,11 +1,13 @@
-//! Sampling the probability path (x_t and the CFM target, paper eq. 23) and one training step of
-//! the paper's 2-D network (MLP 4x512: forward, backward and Adam), at a few batch sizes.
+//! Sampling the probability path (x_t and the CFM target, paper eq. 23), one training step of
+//! the paper's 2-D network (MLP 4x512: forward, backward and Adam), at a few batch sizes, and the
+//! backend's f32 matrix product, whose rate (criterion's throughput, in FLOP) is the floor a
+//! training step is measured against (docs/benchmarks.md).
 //!
 //! `cargo bench -p fm-benches --bench training`.
 
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::tensor::{Distribution, Tensor};
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use fm_benches::bench_device;
 use fm_models::TimeMlpConfig;
 use fm_paths::AffinePath;
@@ -63,5 +65,21 @@ fn training_step(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, path_sample, training_step);
+fn matmul(c: &mut Criterion) {
+    let device = bench_device();
+    let mut group = c.benchmark_group("matmul_f32");
+    group.sample_size(10);
+    // The hidden layer of the 2-D model at batch 4096, and a large square product.
+    for (m, k, n) in [(4096, 512, 512), (2048, 2048, 2048)] {
+        let a = Tensor::<2>::random([m, k], Distribution::Normal(0.0, 1.0), &device);
+        let b = Tensor::<2>::random([k, n], Distribution::Normal(0.0, 1.0), &device);
+        group.throughput(Throughput::Elements((2 * m * k * n) as u64));
+        group.bench_function(BenchmarkId::new("mkn", format!("{m}x{k}x{n}")), |bench| {
+            bench.iter(|| a.clone().matmul(b.clone()).into_data())
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, path_sample, training_step, matmul);
 criterion_main!(benches);
