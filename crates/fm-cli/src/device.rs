@@ -17,6 +17,18 @@ pub fn available() -> Vec<&'static str> {
     .collect()
 }
 
+/// The device called `name`, computing in the float type `dtype` (`f32`, `f16`, `bf16`) by
+/// default. Call it before any tensor exists on that device: burn fixes a device's default
+/// type at its first tensor.
+pub fn parse_with_dtype(name: &str, dtype: &str) -> Result<Device> {
+    let float = fm_train::train::parse_dtype(dtype).map_err(|e| anyhow::anyhow!("--dtype: {e}"))?;
+    let mut device = parse(name)?;
+    device
+        .configure(float)
+        .map_err(|e| anyhow::anyhow!("--dtype {dtype} on {name}: {e:?}"))?;
+    Ok(device)
+}
+
 /// The device called `name` (`cpu`, `ndarray`, `wgpu`, `vulkan`, `cuda[:N]`).
 pub fn parse(name: &str) -> Result<Device> {
     let (kind, index) = match name.split_once(':') {

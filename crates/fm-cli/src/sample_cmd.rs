@@ -46,6 +46,10 @@ pub struct SampleArgs {
     /// Draw the saved paths: lines for 2-D points, rows of images from noise to data for images.
     #[arg(long, requires = "save_trajectories")]
     trajectory_png: Option<PathBuf>,
+    /// Float type to sample in: f32, f16 or bf16 (weights are converted on loading); the
+    /// samples are written as float32.
+    #[arg(long, default_value = "f32")]
+    dtype: String,
     #[command(flatten)]
     solver: SolverArgs,
     #[command(flatten)]
@@ -124,7 +128,7 @@ fn picture(
 }
 
 pub fn cmd_sample(a: &SampleArgs) -> Result<Value> {
-    let device = device::parse(&a.common.device)?;
+    let device = device::parse_with_dtype(&a.common.device, &a.dtype)?;
     device.seed(a.seed);
     let trained = a.solver.load(&a.run, &device)?;
     let (guide, cols) = guidance(&trained, a.n, a.class, a.guidance)?;

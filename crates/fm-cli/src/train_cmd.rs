@@ -109,6 +109,10 @@ pub struct TrainArgs {
     /// The run folder (config, checkpoints, metrics).
     #[arg(long)]
     out: PathBuf,
+    /// Float type of weights and activations: f32, f16 or bf16 (on backends that support it;
+    /// no f32 master copy: burn 0.22 has no mixed precision). Saved with the run.
+    #[arg(long, default_value = "f32")]
+    dtype: String,
     /// Train data-parallel on several devices, comma-separated (e.g. cuda:0,cuda:1 or
     /// vulkan,cpu): each takes an equal share of --batch-size, which stays the global batch, so
     /// the learning rate means what it means on one device. Overrides --device.
@@ -202,19 +206,12 @@ fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
     config.checkpoint_every = a.checkpoint_every;
     config.keep_checkpoints = a.keep_checkpoints;
     config.skip_nonfinite = a.skip_nonfinite;
+    config.dtype = a.dtype.clone();
     config.validate().map_err(|e| anyhow::anyhow!(e))?;
     Ok(config)
 }
 
 pub fn cmd_train(a: &TrainArgs) -> Result<Value> {
-    let devices = if a.devices.is_empty() {
-        vec![device::parse(&a.common.device)?]
-    } else {
-        a.devices
-            .iter()
-            .map(|d| device::parse(d))
-            .collect::<Result<_>>()?
-    };
     let config = if a.resume {
         let file = a.out.join("config.json");
         let text = std::fs::read_to_string(&file)
@@ -226,6 +223,16 @@ pub fn cmd_train(a: &TrainArgs) -> Result<Value> {
     } else {
         train_config(a)?
     };
+    // A resumed run keeps the float type it was trained in.
+    let names = if a.devices.is_empty() {
+        std::slice::from_ref(&a.common.device)
+    } else {
+        &a.devices[..]
+    };
+    let devices = names
+        .iter()
+        .map(|d| device::parse_with_dtype(d, &config.dtype))
+        .collect::<Result<Vec<_>>>()?;
     run_training(&config, &a.out, &devices, a.resume, a.common.json)
 }
 

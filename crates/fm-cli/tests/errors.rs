@@ -314,3 +314,42 @@ fn devices_lists_and_checks_the_backends() {
         "{v}"
     );
 }
+
+#[test]
+fn a_run_trained_in_bf16_samples_and_evaluates_in_either_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("bf16");
+    let run_s = run.to_str().unwrap();
+    let small = [
+        "--data",
+        "moons",
+        "--batch-size",
+        "128",
+        "--hidden",
+        "16",
+        "--depth",
+        "2",
+    ];
+    let mut args = vec!["train", "--dtype", "bf16", "--steps", "4", "--out", run_s];
+    args.extend(small);
+    args.push("--json");
+    assert!(fm_json(&args)["loss"].as_f64().unwrap().is_finite());
+    let config = std::fs::read_to_string(run.join("config.json")).unwrap();
+    assert!(config.contains("\"dtype\": \"bf16\""), "{config}");
+    // Resuming keeps the run's type; loading converts the saved bf16 weights to f32 and back.
+    let last = fm_json(&[
+        "train", "--out", run_s, "--steps", "6", "--resume", "--json",
+    ]);
+    assert_eq!(last["step"], 6);
+    for dtype in ["f32", "bf16"] {
+        let v = fm_json(&[
+            "sample", "--run", run_s, "--n", "64", "--dtype", dtype, "--solver", "midpoint",
+            "--json",
+        ]);
+        assert_eq!(v["nfe"], 40.0, "{dtype}: {v}");
+    }
+    let v = fm_json(&["nll", "--run", run_s, "--n", "32", "--json"]);
+    assert!(v["nll_nats"].as_f64().unwrap().is_finite(), "{v}");
+    let (ok, err) = fm(&["train", "--data", "moons", "--dtype", "f8", "--out", run_s]);
+    assert!(!ok && err.contains("unknown float type 'f8'"), "{err}");
+}

@@ -6,8 +6,9 @@
 //! dropout mask derive from `(seed, step)`.
 
 use super::{TrainError, file_err};
-use burn::module::Module;
+use burn::module::{Module, ModuleMapper, Param};
 use burn::optim::{ModuleOptimizer, OptimizerRecord};
+use burn::tensor::{FloatDType, Tensor};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs;
@@ -205,6 +206,30 @@ pub fn load_optimizer(
 }
 
 /// Loads weights from `file` into `module`.
+///
+/// The weights come back in the float type `module` was made in (its device's default), whatever
+/// type they were saved in: a run trained in bf16 is evaluated in f32, and the other way round.
 pub fn load_weights<M: Module>(module: M, file: &Path) -> Result<M, TrainError> {
-    module.try_load_file(file).map_err(file_err(file))
+    let dtype = module.devices().first().map(|d| d.settings().float_dtype);
+    let loaded = module.try_load_file(file).map_err(file_err(file))?;
+    Ok(match dtype {
+        Some(dtype) => loaded.map(&mut CastFloats(dtype)),
+        None => loaded,
+    })
+}
+
+/// Converts every float parameter to one type.
+struct CastFloats(FloatDType);
+
+impl ModuleMapper for CastFloats {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let dtype = self.0;
+        param.map(|t| {
+            if t.dtype() == dtype.into() {
+                t
+            } else {
+                t.cast(dtype)
+            }
+        })
+    }
 }

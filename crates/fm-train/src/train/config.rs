@@ -1,5 +1,6 @@
 //! The configuration of a training run, saved as `config.json` in the run folder.
 
+use burn::tensor::FloatDType;
 use fm_models::{NetConfig, TimeMlpConfig, UNetConfig};
 use fm_paths::scheduler::{CondOt, Cosine, LinearVp, Polynomial, Ve, Vp};
 use fm_paths::{AnyScheduler, Coupling, Parametrization};
@@ -54,6 +55,10 @@ pub struct TrainConfig {
     /// stopping the run.
     #[serde(default)]
     pub skip_nonfinite: bool,
+    /// The float type of weights and activations: `f32`, `f16` or `bf16` (the training
+    /// devices must be configured with it before any tensor is made: `fm train --dtype`).
+    #[serde(default = "f32_name")]
+    pub dtype: String,
     /// Write a checkpoint every this many steps (and at the end).
     pub checkpoint_every: usize,
     /// Checkpoints to keep.
@@ -66,6 +71,22 @@ fn velocity() -> String {
 
 fn independent() -> String {
     "independent".into()
+}
+
+fn f32_name() -> String {
+    "f32".into()
+}
+
+/// The float type named `name`: `f32`, `f16` or `bf16`.
+pub fn parse_dtype(name: &str) -> Result<FloatDType, String> {
+    match name {
+        "f32" => Ok(FloatDType::F32),
+        "f16" => Ok(FloatDType::F16),
+        "bf16" => Ok(FloatDType::BF16),
+        other => Err(format!(
+            "unknown float type '{other}': expected f32, f16 or bf16"
+        )),
+    }
 }
 
 impl TrainConfig {
@@ -90,6 +111,7 @@ impl TrainConfig {
             label_dropout: 0.0,
             flip: false,
             skip_nonfinite: false,
+            dtype: f32_name(),
             checkpoint_every: 1000,
             keep_checkpoints: 3,
         }
@@ -153,6 +175,7 @@ impl TrainConfig {
         }
         self.prediction()?;
         self.coupling()?;
+        parse_dtype(&self.dtype)?;
         parse_path(&self.path, self.sigma_min).map(|_| ())
     }
 

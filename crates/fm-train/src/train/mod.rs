@@ -11,7 +11,7 @@ mod run;
 pub use checkpoint::{
     Checkpoint, CheckpointState, latest_checkpoint, load_optimizer, load_weights, save_checkpoint,
 };
-pub use config::{TrainConfig, learning_rate, parse_path};
+pub use config::{TrainConfig, learning_rate, parse_dtype, parse_path};
 pub use ema::{ema_decay_at, ema_update};
 pub use run::{Progress, TrainSummary, batch_rng, train};
 

@@ -4,7 +4,7 @@ use super::batch::BatchPlan;
 use super::checkpoint::{
     CheckpointState, latest_checkpoint, load_optimizer, load_weights, save_checkpoint,
 };
-use super::config::{TrainConfig, learning_rate};
+use super::config::{TrainConfig, learning_rate, parse_dtype};
 use super::ema::{ema_decay_at, ema_update};
 use super::replicas::{Objective, Replicas, StepOutput};
 use super::{TrainError, file_err};
@@ -104,6 +104,14 @@ pub fn train(
         )));
     }
     config.validate().map_err(TrainError::Config)?;
+    let dtype = parse_dtype(&config.dtype).map_err(TrainError::Config)?;
+    if let Some(d) = devices.iter().find(|d| d.settings().float_dtype != dtype) {
+        return Err(TrainError::Config(format!(
+            "the run computes in {} but {d:?} makes {:?} tensors: configure the device with the run's type before making any tensor (fm train --dtype does)",
+            config.dtype,
+            d.settings().float_dtype
+        )));
+    }
     let data = DataSource::parse(&config.data)?;
     check_model_fits_data(config, &data)?;
     let path = AffinePath::new(config.scheduler().map_err(TrainError::Config)?);
