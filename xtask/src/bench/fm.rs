@@ -6,6 +6,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
+/// Owned copies of command-line arguments.
+pub fn strings(args: &[&str]) -> Vec<String> {
+    args.iter().map(|s| s.to_string()).collect()
+}
+
 /// The `fm` binary under test, with the environment of every call.
 pub struct Fm {
     pub binary: PathBuf,

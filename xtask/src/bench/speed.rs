@@ -1,18 +1,25 @@
 //! Training steps/s and sampling samples/s on each backend.
 
 use super::Scale;
-use super::fm::{Fm, steps_per_s};
+use super::fm::{Fm, steps_per_s, strings};
 use anyhow::Result;
 use serde_json::{Value, json};
 use std::path::Path;
 
-/// Trains `steps` (after `warmup`) on `device` and returns steps/s over the timed part.
-pub fn train_speed(fm: &Fm, run: &Path, device: &str, scale: &Scale, args: &[&str]) -> Result<f64> {
+/// Trains `warmup + steps` steps on `device` (fresh run, checkpoint only at the end) and
+/// returns steps/s over the last `steps`.
+pub fn train_speed(
+    fm: &Fm,
+    run: &Path,
+    device: &str,
+    (warmup, steps): (usize, usize),
+    args: &[&str],
+) -> Result<f64> {
     if run.exists() {
         std::fs::remove_dir_all(run)?;
     }
-    let total = (scale.speed_warmup + scale.speed_steps).to_string();
-    let mut all: Vec<String> = [
+    let total = (warmup + steps).to_string();
+    let mut all = strings(&[
         "train",
         "--device",
         device,
@@ -21,27 +28,21 @@ pub fn train_speed(fm: &Fm, run: &Path, device: &str, scale: &Scale, args: &[&st
         "--checkpoint-every",
         &total,
         "--out",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    ]);
     all.push(run.display().to_string());
-    all.extend(args.iter().map(|s| s.to_string()));
+    all.extend(strings(args));
     fm.json(&all)?;
-    steps_per_s(run, scale.speed_warmup)
+    steps_per_s(run, warmup)
 }
 
 /// Samples/s and NFE of `n` samples from `run` with `solver` args, in one batch.
 pub fn sample_speed(fm: &Fm, run: &Path, device: &str, n: usize, solver: &[&str]) -> Result<Value> {
     let n = n.to_string();
-    let mut all: Vec<String> = [
+    let mut all = strings(&[
         "sample", "--device", device, "--n", &n, "--batch", &n, "--run",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    ]);
     all.push(run.display().to_string());
-    all.extend(solver.iter().map(|s| s.to_string()));
+    all.extend(strings(solver));
     let (v, _) = fm.json(&all)?;
     Ok(json!({ "samples_per_s": v["samples_per_s"], "nfe": v["nfe"], "seconds": v["seconds"] }))
 }
@@ -78,14 +79,15 @@ pub fn speed(
     for device in devices {
         eprintln!("speed: {device}");
         let run = out.join("runs").join(format!("speed-mlp-{device}"));
-        let mlp = train_speed(fm, &run, device, scale, &["--data", "checkerboard"])?;
+        let timed = (scale.speed_warmup, scale.speed_steps);
+        let mlp = train_speed(fm, &run, device, timed, &["--data", "checkerboard"])?;
         let unet = if have_images {
             let run = out.join("runs").join(format!("speed-unet-{device}"));
             json!(train_speed(
                 fm,
                 &run,
                 device,
-                scale,
+                timed,
                 &["--data", &set, "--model", preset, "--batch-size", batch]
             )?)
         } else {

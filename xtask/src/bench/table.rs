@@ -2,7 +2,7 @@
 //! Figure 7's error against NFE.
 
 use super::Scale;
-use super::fm::Fm;
+use super::fm::{Fm, strings};
 use anyhow::Result;
 use serde_json::{Value, json};
 use std::path::Path;
@@ -10,10 +10,6 @@ use std::path::Path;
 /// The objectives of Table 1, as `fm train --objective` names.
 pub const OBJECTIVES: [&str; 4] = ["fm-ot", "fm-vp", "score", "ddpm"];
 const DATA_2D: [&str; 2] = ["checkerboard", "8gaussians"];
-
-fn strings(args: &[&str]) -> Vec<String> {
-    args.iter().map(|s| s.to_string()).collect()
-}
 
 /// Trains `run` with `train` args and returns the wall time; a fresh run each time.
 fn train(fm: &Fm, run: &Path, args: &[String]) -> Result<(Value, f64)> {

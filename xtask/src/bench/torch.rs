@@ -2,8 +2,8 @@
 //! optimizer and solvers), run in turns A B A B in one invocation so both see the same machine.
 
 use super::Scale;
-use super::fm::{Fm, steps_per_s};
-use super::speed::sample_speed;
+use super::fm::{Fm, strings};
+use super::speed::{sample_speed, train_speed};
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -39,30 +39,10 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-fn strings(args: &[&str]) -> Vec<String> {
-    args.iter().map(|s| s.to_string()).collect()
-}
-
 /// Trains `steps` after `warmup` on the checkerboard (MLP 4x512, batch 4096, Adam 1e-3 without
-/// EMA: the reference's settings) and returns steps/s.
+/// warmup or decay: the reference's settings) and returns steps/s.
 fn ours_train(fm: &Fm, run: &Path, warmup: usize, steps: usize) -> Result<f64> {
-    if run.exists() {
-        std::fs::remove_dir_all(run)?;
-    }
-    let total = (warmup + steps).to_string();
-    let mut args = strings(&[
-        "train",
-        "--data",
-        "checkerboard",
-        "--steps",
-        &total,
-        "--checkpoint-every",
-        &total,
-        "--out",
-    ]);
-    args.push(run.display().to_string());
-    fm.json(&args)?;
-    steps_per_s(run, warmup)
+    train_speed(fm, run, "cpu", (warmup, steps), &["--data", "checkerboard"])
 }
 
 /// Training steps/s at 1 and 2 threads and sampling time per NFE, ours against the reference's,
