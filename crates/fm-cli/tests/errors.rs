@@ -24,10 +24,18 @@ fn bad_input_is_reported_not_panicked() {
             "unknown data 'checkers'",
         ),
         (
-            vec!["train", "--devices", "cpu,cuda:1", "--out", &out]
-                .into_iter()
-                .map(String::from)
-                .collect(),
+            vec![
+                "train",
+                "--data",
+                "moons",
+                "--devices",
+                "cpu,cuda:1",
+                "--out",
+                &out,
+            ]
+            .into_iter()
+            .map(String::from)
+            .collect(),
             "--device cuda:1: this build has no cuda backend",
         ),
         (

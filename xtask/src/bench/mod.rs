@@ -36,7 +36,8 @@ pub enum Section {
 #[derive(Args)]
 pub struct BenchArgs {
     /// Smoke-sized runs of every section (a few minutes on 2 cores); without it, the full
-    /// benchmark (about two hours on 2 cores, most of it MNIST and PyTorch).
+    /// benchmark (about two hours on 2 cores: the 2-D table took 32 minutes, the PyTorch race
+    /// 20; MNIST most of the rest).
     #[arg(long)]
     quick: bool,
     /// Sections to run, comma-separated [default: table, mnist, sweep, speed; pytorch with
