@@ -23,9 +23,12 @@ pub fn available() -> Vec<&'static str> {
 pub fn parse_with_dtype(name: &str, dtype: &str) -> Result<Device> {
     let float = fm_train::train::parse_dtype(dtype).map_err(|e| anyhow::anyhow!("--dtype: {e}"))?;
     let mut device = parse(name)?;
-    device
-        .configure(float)
-        .map_err(|e| anyhow::anyhow!("--dtype {dtype} on {name}: {e:?}"))?;
+    // Already so (the backend's default, or a device named twice in --devices): nothing to set.
+    if device.settings().float_dtype != float {
+        device
+            .configure(float)
+            .map_err(|e| anyhow::anyhow!("--dtype {dtype} on {name}: {e:?}"))?;
+    }
     Ok(device)
 }
 

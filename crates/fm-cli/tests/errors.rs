@@ -324,7 +324,7 @@ fn devices_lists_and_checks_the_backends() {
 }
 
 #[test]
-fn a_run_trained_in_bf16_samples_and_evaluates_in_either_type() {
+fn a_run_trained_in_bf16_samples_and_evaluates_in_either_type_and_on_two_replicas() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("bf16");
     let run_s = run.to_str().unwrap();
@@ -358,6 +358,21 @@ fn a_run_trained_in_bf16_samples_and_evaluates_in_either_type() {
     }
     let v = fm_json(&["nll", "--run", run_s, "--n", "32", "--json"]);
     assert!(v["nll_nats"].as_f64().unwrap().is_finite(), "{v}");
+    // A device named twice (two replicas on one CPU) is configured once.
+    let two = dir.path().join("two");
+    let mut args = vec![
+        "train",
+        "--dtype",
+        "bf16",
+        "--devices",
+        "cpu,cpu",
+        "--steps",
+        "2",
+    ];
+    args.extend(["--out", two.to_str().unwrap()]);
+    args.extend(small);
+    args.push("--json");
+    assert_eq!(fm_json(&args)["step"], 2);
     let (ok, err) = fm(&["train", "--data", "moons", "--dtype", "f8", "--out", run_s]);
     assert!(!ok && err.contains("unknown float type 'f8'"), "{err}");
 }
