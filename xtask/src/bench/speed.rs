@@ -59,22 +59,14 @@ pub fn speed(
     gpu: bool,
     data: &Path,
 ) -> Result<Value> {
-    let (preset, batch, set) = if gpu {
-        (
-            "cifar10",
-            "128",
-            format!("cifar10:{}", data.join("cifar10-foolbox20").display()),
-        )
+    let (preset, batch, kind, folder) = if gpu {
+        ("cifar10", "128", "cifar10", "cifar10-foolbox20")
     } else {
-        (
-            "mnist",
-            "64",
-            format!("mnist:{}", data.join("mnist").display()),
-        )
+        ("mnist", "64", "mnist", "mnist")
     };
-    let have_images = data
-        .join(if gpu { "cifar10-foolbox20" } else { "mnist" })
-        .is_dir();
+    let images = data.join(folder);
+    let set = format!("{kind}:{}", images.display());
+    let have_images = images.is_dir();
     let mut rows = Vec::new();
     for device in devices {
         eprintln!("speed: {device}");

@@ -8,6 +8,7 @@ use crate::data::DataSource;
 use fm_paths::Coupling;
 use rand::Rng;
 use rand_distr::StandardNormal;
+use std::ops::Range;
 use std::sync::mpsc::{Receiver, sync_channel};
 
 /// One step's batch, row-major.
@@ -21,6 +22,29 @@ pub(crate) struct HostBatch {
     pub t: Vec<f32>,
     /// Classes `[B]` after label dropout, for a class-conditional network.
     pub labels: Option<Vec<i64>>,
+}
+
+impl HostBatch {
+    /// The rows `shards` of this batch, one batch each (`shards` split `0..B` in order). One
+    /// shard is the batch itself, moved rather than copied.
+    pub fn split(self, shards: &[Range<usize>]) -> Vec<HostBatch> {
+        if let [whole] = shards
+            && *whole == (0..self.t.len())
+        {
+            return vec![self];
+        }
+        let dim = self.x1.len() / self.t.len().max(1);
+        let rows = |v: &[f32], r: &Range<usize>, w: usize| v[r.start * w..r.end * w].to_vec();
+        shards
+            .iter()
+            .map(|r| HostBatch {
+                x1: rows(&self.x1, r, dim),
+                x0: rows(&self.x0, r, dim),
+                t: rows(&self.t, r, 1),
+                labels: self.labels.as_ref().map(|y| y[r.clone()].to_vec()),
+            })
+            .collect()
+    }
 }
 
 /// Everything a batch depends on besides the step.

@@ -68,23 +68,18 @@ impl Replicas {
     }
 
     /// The loss and gradients of `model` (on the main device) on the batch `drawn`.
-    pub fn step(
-        &self,
-        model: &VelocityNet,
-        drawn: &HostBatch,
-        objective: &Objective,
-    ) -> StepOutput {
+    pub fn step(&self, model: &VelocityNet, drawn: HostBatch, objective: &Objective) -> StepOutput {
         let batch = drawn.t.len();
         let scale = 1.0 / (batch * objective.dim) as f64;
         let mut parts = Vec::with_capacity(self.devices.len());
         let mut probe = None;
-        for (dev, rows) in self.devices.iter().zip(&self.shards) {
+        for (dev, shard) in self.devices.iter().zip(drawn.split(&self.shards)) {
             let replica = if dev == self.main() {
                 model.clone()
             } else {
                 model.clone().fork(dev)
             };
-            let (loss, shard_probe) = objective.shard_loss(&replica, drawn, rows.clone(), dev);
+            let (loss, shard_probe) = objective.shard_loss(&replica, shard, dev);
             probe.get_or_insert(shard_probe);
             parts.push((replica, loss.mul_scalar(scale)));
         }
@@ -110,23 +105,21 @@ impl Replicas {
 }
 
 impl Objective {
-    /// The sum over the rows `rows` of `drawn` of the squared residual of what `model` predicts
+    /// The sum over the rows of `shard` of the squared residual of what `model` predicts
     /// (eq. 9 for the velocity), computed on `dev`; and the shard's network inputs.
     fn shard_loss(
         &self,
         model: &VelocityNet,
-        drawn: &HostBatch,
-        rows: Range<usize>,
+        shard: HostBatch,
         dev: &Device,
     ) -> (Tensor<1>, Probe) {
-        let (n, dim) = (rows.len(), self.dim);
-        let cut = |v: &[f32], width: usize| v[rows.start * width..rows.end * width].to_vec();
-        let x1 = Tensor::<2>::from_data(TensorData::new(cut(&drawn.x1, dim), [n, dim]), dev);
-        let x0 = Tensor::<2>::from_data(TensorData::new(cut(&drawn.x0, dim), [n, dim]), dev);
-        let t = Tensor::<1>::from_data(TensorData::new(cut(&drawn.t, 1), [n]), dev);
-        let labels = drawn.labels.as_ref().map(|y| {
-            Tensor::<1, Int>::from_data(TensorData::new(y[rows.clone()].to_vec(), [n]), dev)
-        });
+        let (n, dim) = (shard.t.len(), self.dim);
+        let x1 = Tensor::<2>::from_data(TensorData::new(shard.x1, [n, dim]), dev);
+        let x0 = Tensor::<2>::from_data(TensorData::new(shard.x0, [n, dim]), dev);
+        let t = Tensor::<1>::from_data(TensorData::new(shard.t, [n]), dev);
+        let labels = shard
+            .labels
+            .map(|y| Tensor::<1, Int>::from_data(TensorData::new(y, [n]), dev));
         let sample = self.path.sample(x0.clone(), x1.clone(), t.clone());
         let probe = (
             sample.x_t.clone().inner(),

@@ -185,7 +185,7 @@ pub fn train(
             loss: step_loss,
             grads,
             probe,
-        } = replicas.step(&model, &drawn, &objective);
+        } = replicas.step(&model, drawn, &objective);
         let grads = grads.filter(|grads| gradient_norm_squared(&model, grads).is_finite());
         let lr = learning_rate(config, step);
         let skipped = match grads {
