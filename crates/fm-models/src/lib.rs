@@ -12,6 +12,8 @@
 mod activation;
 mod mlp;
 mod net;
+#[cfg(feature = "flex")]
+pub mod silu;
 mod time;
 mod unet;
 

@@ -3,6 +3,7 @@
 //! class) embedding added in every block; self-attention at chosen resolutions; skip connections
 //! between the down and up paths.
 
+use crate::activation::silu;
 use crate::time::TimeEmbedding;
 use burn::config::Config;
 use burn::module::Module;
@@ -12,7 +13,6 @@ use burn::nn::{
     Dropout, DropoutConfig, Embedding, EmbeddingConfig, GroupNorm, GroupNormConfig, Linear,
     LinearConfig, PaddingConfig2d,
 };
-use burn::tensor::activation::silu;
 use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Int, Tensor};
