@@ -67,6 +67,7 @@ fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
 }
 
 fn main() {
+    fm_train::allocator::tune_for_tensors();
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
         eprintln!("error: {e:#}");
