@@ -2,8 +2,8 @@
 //! the composition.
 
 use super::{SiluOps, composed_silu, composed_silu_backward, kernel};
-use burn::backend::flex::{Flex, FlexTensor};
-use burn::backend::{DType, TensorMetadata};
+use burn::backend::flex::{Flex, FlexTensor, Layout};
+use burn::backend::{Bytes, DType, TensorMetadata};
 
 impl SiluOps for Flex {
     fn silu(x: FlexTensor) -> FlexTensor {
@@ -17,10 +17,14 @@ impl SiluOps for Flex {
             return x;
         }
         // The input is shared (autodiff keeps it for backward): write a new buffer rather than
-        // copy it and overwrite the copy.
-        let mut y = FlexTensor::empty(x.shape(), DType::F32);
-        kernel::silu(&x.storage::<f32>()[start..end], y.storage_mut());
-        y
+        // copy it and overwrite the copy. Not `FlexTensor::empty`, which zeroes its buffer and
+        // then copies it to realign it.
+        let n = end - start;
+        let mut y = Vec::with_capacity(n);
+        kernel::silu(&x.storage::<f32>()[start..end], &mut y.spare_capacity_mut()[..n]);
+        // SAFETY: `kernel::silu` wrote all `n` elements.
+        unsafe { y.set_len(n) };
+        FlexTensor::new(Bytes::from_elems(y), Layout::contiguous(x.shape()), DType::F32)
     }
 
     fn silu_backward(x: FlexTensor, grad: FlexTensor) -> FlexTensor {

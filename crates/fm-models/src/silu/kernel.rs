@@ -4,6 +4,7 @@
 
 use pulp::{Arch, Simd, WithSimd};
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Elements per rayon task: large enough to amortise a task (about 10 us of work), small enough
 /// to balance an activation of a few million elements over the cores.
@@ -11,78 +12,58 @@ const CHUNK: usize = 1 << 15;
 
 /// `y <- y sigmoid(y)` in place.
 pub fn silu_inplace(y: &mut [f32]) {
-    par_map(y, None, |x, _| x * sigmoid(x));
+    y.par_chunks_mut(CHUNK).for_each(|y| {
+        Arch::new().dispatch(Zip(y, None, |_, x| x * sigmoid(x)));
+    });
 }
 
-/// `y <- x sigmoid(x)`; `x` and `y` have the same length.
-pub fn silu(x: &[f32], y: &mut [f32]) {
-    par_map(y, Some(x), |_, x| x * sigmoid(x));
+/// `y <- x sigmoid(x)` into uninitialised `y` of the length of `x`; every element is written.
+pub fn silu(x: &[f32], y: &mut [MaybeUninit<f32>]) {
+    assert_eq!(x.len(), y.len(), "silu: input and output lengths differ");
+    y.par_chunks_mut(CHUNK)
+        .zip(x.par_chunks(CHUNK))
+        .for_each(|(y, x)| Arch::new().dispatch(Fill(y, x, |x| x * sigmoid(x))));
 }
 
 /// `g <- g s (1 + x (1 - s))` with `s = sigmoid(x)`, in place in the upstream gradient `g`.
 pub fn silu_backward_inplace(x: &[f32], g: &mut [f32]) {
-    par_map(g, Some(x), |g, x| {
+    assert_eq!(x.len(), g.len(), "silu: input and gradient lengths differ");
+    let f = |g: f32, x: f32| {
         let s = sigmoid(x);
         g * s * (1.0 + x * (1.0 - s))
-    });
+    };
+    g.par_chunks_mut(CHUNK)
+        .zip(x.par_chunks(CHUNK))
+        .for_each(|(g, x)| Arch::new().dispatch(Zip(g, Some(x), f)));
 }
 
-/// `dst[i] <- f(dst[i], src[i])` (`src[i]` is `dst[i]` when `src` is `None`), chunked over rayon
-/// and vectorised within each chunk.
-fn par_map(dst: &mut [f32], src: Option<&[f32]>, f: impl Fn(f32, f32) -> f32 + Sync + Copy) {
-    match src {
-        Some(src) => {
-            assert_eq!(
-                src.len(),
-                dst.len(),
-                "silu: input and output lengths differ"
-            );
-            dst.par_chunks_mut(CHUNK)
-                .zip(src.par_chunks(CHUNK))
-                .for_each(|(d, s)| {
-                    Arch::new().dispatch(Map {
-                        dst: d,
-                        src: Some(s),
-                        f,
-                    })
-                });
-        }
-        None => dst.par_chunks_mut(CHUNK).for_each(|d| {
-            Arch::new().dispatch(Map {
-                dst: d,
-                src: None,
-                f,
-            })
-        }),
-    }
-}
+/// One chunk of `dst[i] <- f(dst[i], src[i])` (`src` is `dst` when `None`). Monomorphised per
+/// SIMD level, so the compiler vectorises the scalar loop with that level's instructions.
+struct Zip<'a, F>(&'a mut [f32], Option<&'a [f32]>, F);
 
-/// One chunk's loop, monomorphised per SIMD level so the compiler vectorises the scalar code
-/// with that level's instructions.
-struct Map<'a, F> {
-    dst: &'a mut [f32],
-    src: Option<&'a [f32]>,
-    f: F,
-}
-
-impl<F: Fn(f32, f32) -> f32> WithSimd for Map<'_, F> {
+impl<F: Fn(f32, f32) -> f32> WithSimd for Zip<'_, F> {
     type Output = ();
 
     #[inline(always)]
     fn with_simd<S: Simd>(self, _: S) {
-        let f = self.f;
-        match self.src {
-            Some(src) => {
-                for (d, &s) in self.dst.iter_mut().zip(src) {
-                    *d = f(*d, s);
-                }
-            }
-            None => {
-                for d in self.dst.iter_mut() {
-                    *d = f(*d, *d);
-                }
-            }
+        let Zip(dst, src, f) = self;
+        match src {
+            Some(src) => dst.iter_mut().zip(src).for_each(|(d, &s)| *d = f(*d, s)),
+            None => dst.iter_mut().for_each(|d| *d = f(*d, *d)),
         }
+    }
+}
+
+/// One chunk of `out[i] <- f(src[i])` into uninitialised `out`, as [`Zip`].
+struct Fill<'a, F>(&'a mut [MaybeUninit<f32>], &'a [f32], F);
+
+impl<F: Fn(f32) -> f32> WithSimd for Fill<'_, F> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _: S) {
+        let Fill(out, src, f) = self;
+        out.iter_mut().zip(src).for_each(|(o, &s)| *o = MaybeUninit::new(f(s)));
     }
 }
 
@@ -160,8 +141,10 @@ mod tests {
         let g: Vec<f32> = (0..n).map(|i| ((i as f32) * 0.414_213).cos()).collect();
         let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
 
-        let mut y = vec![0.0; n];
+        let mut y = vec![MaybeUninit::uninit(); n];
         silu(&x, &mut y);
+        // SAFETY: `silu` writes every element.
+        let y: Vec<f32> = y.into_iter().map(|v| unsafe { v.assume_init() }).collect();
         let mut y2 = x.clone();
         silu_inplace(&mut y2);
         let mut dx = g.clone();
