@@ -1,5 +1,6 @@
 //! Element-wise nonlinearities, chosen by config.
 
+use crate::fused;
 use burn::config::Config;
 use burn::tensor::{Tensor, activation};
 
@@ -20,19 +21,10 @@ impl Activation {
     /// Applies the nonlinearity element-wise.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         match self {
-            Self::Silu => silu(x),
+            Self::Silu => fused::silu(x),
             Self::Relu => activation::relu(x),
             Self::Gelu => activation::gelu(x),
             Self::Tanh => activation::tanh(x),
         }
     }
-}
-
-/// `x sigmoid(x)`: with the `flex` feature, one fused operation on the Flex backend
-/// ([`crate::silu`]); burn's composition otherwise.
-pub fn silu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    #[cfg(feature = "flex")]
-    return crate::silu::silu(x);
-    #[cfg(not(feature = "flex"))]
-    return activation::silu(x);
 }

@@ -10,10 +10,9 @@
 //! `forward(x, t)` with per-sample time `t: [B]`.
 
 mod activation;
+pub mod fused;
 mod mlp;
 mod net;
-#[cfg(feature = "flex")]
-pub mod silu;
 mod time;
 mod unet;
 

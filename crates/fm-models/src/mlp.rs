@@ -1,6 +1,7 @@
 //! A time-conditioned multilayer perceptron `v_theta(x, t)`.
 
 use crate::activation::Activation;
+use crate::fused;
 use crate::time::TimeEmbedding;
 use burn::config::Config;
 use burn::module::Module;
@@ -61,7 +62,7 @@ impl TimeMlp {
         let mut h = Tensor::cat(vec![x, self.time_embedding.forward(t)], 1);
         let last = self.layers.len() - 1;
         for (i, layer) in self.layers.iter().enumerate() {
-            h = layer.forward(h);
+            h = fused::linear(layer, h);
             if i < last {
                 h = self.activation.forward(h);
             }

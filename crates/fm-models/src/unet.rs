@@ -3,7 +3,7 @@
 //! class) embedding added in every block; self-attention at chosen resolutions; skip connections
 //! between the down and up paths.
 
-use crate::activation::silu;
+use crate::fused::silu;
 use crate::time::TimeEmbedding;
 use burn::config::Config;
 use burn::module::Module;

@@ -3,7 +3,7 @@
 #![cfg(feature = "flex")]
 
 use burn::tensor::{DType, Device, Distribution, Tensor, activation};
-use fm_models::silu::silu;
+use fm_models::fused::silu;
 
 fn max_abs_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
     (a - b).abs().max().into_scalar::<f32>()

@@ -63,7 +63,9 @@ impl<F: Fn(f32) -> f32> WithSimd for Fill<'_, F> {
     #[inline(always)]
     fn with_simd<S: Simd>(self, _: S) {
         let Fill(out, src, f) = self;
-        out.iter_mut().zip(src).for_each(|(o, &s)| *o = MaybeUninit::new(f(s)));
+        out.iter_mut()
+            .zip(src)
+            .for_each(|(o, &s)| *o = MaybeUninit::new(f(s)));
     }
 }
 

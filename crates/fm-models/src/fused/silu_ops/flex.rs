@@ -2,8 +2,9 @@
 //! the composition.
 
 use super::{SiluOps, composed_silu, composed_silu_backward, kernel};
-use burn::backend::flex::{Flex, FlexTensor, Layout};
-use burn::backend::{Bytes, DType, TensorMetadata};
+use crate::fused::buffer::{contiguous, new_f32, offsets};
+use burn::backend::flex::{Flex, FlexTensor};
+use burn::backend::{DType, TensorMetadata};
 
 impl SiluOps for Flex {
     fn silu(x: FlexTensor) -> FlexTensor {
@@ -17,14 +18,10 @@ impl SiluOps for Flex {
             return x;
         }
         // The input is shared (autodiff keeps it for backward): write a new buffer rather than
-        // copy it and overwrite the copy. Not `FlexTensor::empty`, which zeroes its buffer and
-        // then copies it to realign it.
-        let n = end - start;
-        let mut y = Vec::with_capacity(n);
-        kernel::silu(&x.storage::<f32>()[start..end], &mut y.spare_capacity_mut()[..n]);
-        // SAFETY: `kernel::silu` wrote all `n` elements.
-        unsafe { y.set_len(n) };
-        FlexTensor::new(Bytes::from_elems(y), Layout::contiguous(x.shape()), DType::F32)
+        // copy it and overwrite the copy.
+        new_f32(x.shape(), |y| {
+            kernel::silu(&x.storage::<f32>()[start..end], y)
+        })
     }
 
     fn silu_backward(x: FlexTensor, grad: FlexTensor) -> FlexTensor {
@@ -41,20 +38,4 @@ impl SiluOps for Flex {
         kernel::silu_backward_inplace(&x.storage::<f32>()[xs..xe], g);
         grad
     }
-}
-
-/// `t` itself when its elements are one dense run of its storage, else a dense copy.
-fn contiguous(t: FlexTensor) -> FlexTensor {
-    if t.layout().contiguous_offsets().is_some() {
-        t
-    } else {
-        t.to_contiguous()
-    }
-}
-
-/// The storage range of a [`contiguous`] tensor's elements.
-fn offsets(t: &FlexTensor) -> (usize, usize) {
-    t.layout()
-        .contiguous_offsets()
-        .expect("to_contiguous gives a dense layout")
 }

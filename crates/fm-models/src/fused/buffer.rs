@@ -1,0 +1,37 @@
+//! Flex tensor buffers shared by the fused operations.
+
+use burn::backend::flex::{FlexTensor, Layout};
+use burn::backend::{Bytes, DType, Shape};
+use std::mem::MaybeUninit;
+
+/// A new `f32` tensor of `shape` whose elements `write` sets, every one of them. Not
+/// `FlexTensor::empty`, which zeroes its buffer and then copies it to realign it.
+pub fn new_f32(shape: Shape, write: impl FnOnce(&mut [MaybeUninit<f32>])) -> FlexTensor {
+    let n = shape.num_elements();
+    let mut data = Vec::with_capacity(n);
+    write(&mut data.spare_capacity_mut()[..n]);
+    // SAFETY: `write` is required to initialise all `n` elements; the callers' kernels (a full
+    // element-wise map, or a gemm that writes its whole destination) do.
+    unsafe { data.set_len(n) };
+    FlexTensor::new(
+        Bytes::from_elems(data),
+        Layout::contiguous(shape),
+        DType::F32,
+    )
+}
+
+/// `t` itself when its elements are one dense run of its storage, else a dense copy.
+pub fn contiguous(t: FlexTensor) -> FlexTensor {
+    if t.layout().contiguous_offsets().is_some() {
+        t
+    } else {
+        t.to_contiguous()
+    }
+}
+
+/// The storage range of a [`contiguous`] tensor's elements.
+pub fn offsets(t: &FlexTensor) -> (usize, usize) {
+    t.layout()
+        .contiguous_offsets()
+        .expect("to_contiguous gives a dense layout")
+}

@@ -1,0 +1,59 @@
+//! The backward pass of the fused linear layer for burn's autodiff decorator.
+
+use super::LinearOps;
+use burn::backend::Backend;
+use burn::backend::autodiff::Autodiff;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::tensor::FloatTensor;
+
+/// The graph node of one linear layer; it keeps `x` and `w` (shared buffers, not copies), which
+/// the weight and input gradients need.
+#[derive(Debug)]
+struct LinearBackward;
+
+impl<B: Backend + LinearOps> Backward<B, 3> for LinearBackward {
+    type State = (FloatTensor<B>, FloatTensor<B>);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_w, node_b] = ops.parents;
+        let (x, w) = ops.state;
+        let g = grads.consume::<B>(&ops.node);
+        // Only the tracked inputs get a gradient: the first layer's input is data.
+        if let Some(node) = node_x {
+            grads.register::<B>(node.id, B::linear_grad_input(g.clone(), w));
+        }
+        if let Some(node) = node_w {
+            grads.register::<B>(node.id, B::linear_grad_weight(x, g.clone()));
+        }
+        if let Some(node) = node_b {
+            grads.register::<B>(node.id, B::linear_grad_bias(g));
+        }
+    }
+}
+
+impl<B: Backend + LinearOps, C: CheckpointStrategy> LinearOps for Autodiff<B, C> {
+    fn fused_linear(
+        x: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let (x, node_x) = x.into_parts();
+        let (w, node_w) = w.into_parts();
+        let (b, node_b) = b.into_parts();
+        // Compute-bound: the state is kept rather than recomputed under checkpointing.
+        match LinearBackward
+            .prepare::<C>([node_x, node_w, node_b])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let y = B::fused_linear(x.clone(), w.clone(), b);
+                prep.finish((x, w), y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::fused_linear(x, w, b)),
+        }
+    }
+}

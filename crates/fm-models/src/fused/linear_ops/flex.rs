@@ -1,0 +1,173 @@
+//! The fused linear layer on burn's Flex CPU backend: `f32` matrices of any strides go straight
+//! to `gemm`; other dtypes take the composition.
+
+use super::{LinearOps, composed};
+use crate::fused::buffer::{contiguous, new_f32, offsets};
+use burn::backend::flex::{Flex, FlexTensor};
+use burn::backend::{DType, Shape, TensorMetadata};
+use rayon::prelude::*;
+use std::mem::MaybeUninit;
+
+/// Products of at least this many multiply-adds (m n k) are split over rayon's pool, as
+/// burn-flex's own matmul does (192^3).
+const PARALLEL_WORK: usize = 192 * 192 * 192;
+
+/// Rows per rayon task when filling or reducing `[m, n]` row by row.
+const ROWS: usize = 64;
+
+impl LinearOps for Flex {
+    fn fused_linear(x: FlexTensor, w: FlexTensor, b: FlexTensor) -> FlexTensor {
+        let (Some(xm), Some(wm)) = (Matrix::of(&x), Matrix::of(&w)) else {
+            return composed::linear::<Self>(x, w, b);
+        };
+        if b.dtype() != DType::F32 || b.shape().num_dims() != 1 || b.shape()[0] != wm.cols {
+            return composed::linear::<Self>(x, w, b);
+        }
+        let b = contiguous(b);
+        let (start, end) = offsets(&b);
+        product(
+            xm,
+            wm,
+            Some(&b.storage::<f32>()[start..end]),
+            [xm.rows, wm.cols].into(),
+        )
+        .unwrap_or_else(|| composed::linear::<Self>(x, w, b))
+    }
+
+    fn linear_grad_input(g: FlexTensor, w: FlexTensor) -> FlexTensor {
+        match (Matrix::of(&g), Matrix::of(&w)) {
+            (Some(gm), Some(wm)) => product(gm, wm.t(), None, [gm.rows, wm.rows].into()),
+            _ => None,
+        }
+        .unwrap_or_else(|| composed::grad_input::<Self>(g, w))
+    }
+
+    fn linear_grad_weight(x: FlexTensor, g: FlexTensor) -> FlexTensor {
+        match (Matrix::of(&x), Matrix::of(&g)) {
+            (Some(xm), Some(gm)) => product(xm.t(), gm, None, [xm.cols, gm.cols].into()),
+            _ => None,
+        }
+        .unwrap_or_else(|| composed::grad_weight::<Self>(x, g))
+    }
+
+    fn linear_grad_bias(g: FlexTensor) -> FlexTensor {
+        if Matrix::of(&g).is_none() {
+            return composed::grad_bias::<Self>(g);
+        }
+        let g = contiguous(g);
+        let (start, end) = offsets(&g);
+        let n = g.shape()[1];
+        let sums = column_sums(&g.storage::<f32>()[start..end], n);
+        new_f32([n].into(), |out| {
+            out.iter_mut()
+                .zip(sums)
+                .for_each(|(o, s)| *o = MaybeUninit::new(s));
+        })
+    }
+}
+
+/// A strided `f32` matrix in a Flex tensor's storage: element `(i, j)` at
+/// `ptr + i rs + j cs`.
+#[derive(Clone, Copy)]
+struct Matrix {
+    ptr: *const f32,
+    rows: usize,
+    cols: usize,
+    rs: isize,
+    cs: isize,
+}
+
+impl Matrix {
+    /// The view of a rank-2 `f32` tensor (any strides, as burn-flex's views leave them).
+    fn of(t: &FlexTensor) -> Option<Self> {
+        let layout = t.layout();
+        if t.dtype() != DType::F32 || layout.num_dims() != 2 {
+            return None;
+        }
+        let storage = t.storage::<f32>();
+        Some(Self {
+            // SAFETY: a layout's start offset lies inside its storage.
+            ptr: unsafe { storage.as_ptr().add(layout.start_offset()) },
+            rows: layout.shape()[0],
+            cols: layout.shape()[1],
+            rs: layout.strides()[0],
+            cs: layout.strides()[1],
+        })
+    }
+
+    /// The transpose: the same elements, strides swapped.
+    fn t(self) -> Self {
+        Self {
+            rows: self.cols,
+            cols: self.rows,
+            rs: self.cs,
+            cs: self.rs,
+            ..self
+        }
+    }
+}
+
+/// `[bias rows +] lhs rhs` as a new row-major tensor of `shape` (`m n` elements), in one gemm
+/// call that accumulates onto the broadcast bias. `None` for an empty product (gemm would not
+/// write the output) or mismatched inner sizes.
+fn product(lhs: Matrix, rhs: Matrix, bias: Option<&[f32]>, shape: Shape) -> Option<FlexTensor> {
+    let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
+    if m == 0 || n == 0 || k == 0 || rhs.rows != k || shape.num_elements() != m * n {
+        return None;
+    }
+    let parallelism = if m * n * k >= PARALLEL_WORK {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    };
+    Some(new_f32(shape, |dst| {
+        if let Some(bias) = bias {
+            dst.par_chunks_mut(n * ROWS).for_each(|rows| {
+                for row in rows.chunks_mut(n) {
+                    row.iter_mut()
+                        .zip(bias)
+                        .for_each(|(d, &b)| *d = MaybeUninit::new(b));
+                }
+            });
+        }
+        // SAFETY: `dst` holds `m n` elements, written row-major (row stride `n`); `lhs` and
+        // `rhs` point into live storages with the given shapes and strides. gemm computes
+        // `dst = alpha dst + beta lhs rhs` and reads `dst` only when `read_dst` is set, that
+        // is, once the bias has initialised it.
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                dst.as_mut_ptr().cast::<f32>(),
+                1,
+                n as isize,
+                bias.is_some(),
+                lhs.ptr,
+                lhs.cs,
+                lhs.rs,
+                rhs.ptr,
+                rhs.cs,
+                rhs.rs,
+                if bias.is_some() { 1.0 } else { 0.0 },
+                1.0,
+                false,
+                false,
+                false,
+                parallelism,
+            );
+        }
+    }))
+}
+
+/// `sum_i g[i, :]` of a row-major `[m, n]` slice: partial sums over blocks of rows on rayon's
+/// pool, then their sum.
+fn column_sums(g: &[f32], n: usize) -> Vec<f32> {
+    let add = |mut acc: Vec<f32>, row: &[f32]| {
+        acc.iter_mut().zip(row).for_each(|(a, &r)| *a += r);
+        acc
+    };
+    g.par_chunks(n * ROWS)
+        .map(|block| block.chunks(n).fold(vec![0.0; n], add))
+        .reduce(|| vec![0.0; n], |a, b| add(a, &b))
+}
