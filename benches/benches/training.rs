@@ -1,7 +1,8 @@
 //! Sampling the probability path (x_t and the CFM target, paper eq. 23), one training step of
-//! the paper's 2-D network (MLP 4x512: forward, backward and Adam), at a few batch sizes, and the
-//! backend's f32 matrix product, whose rate (criterion's throughput, in FLOP) is the floor a
-//! training step is measured against (docs/benchmarks.md).
+//! the paper's 2-D network (MLP 4x512: forward, backward and Adam), at a few batch sizes, the
+//! backend's f32 matrix product through burn, and the machine's raw sgemm (the `gemm` crate
+//! burn-flex calls, with the `flex` feature), whose rate (criterion's throughput, in FLOP) is
+//! the floor a training step is measured against (docs/benchmarks.md).
 //!
 //! `cargo bench -p fm-benches --bench training`.
 
@@ -81,5 +82,69 @@ fn matmul(c: &mut Criterion) {
     group.finish();
 }
 
+/// The three products of a hidden layer of the 2-D model at batch 4096 (forward `x w`, input
+/// gradient `g w^T`, weight gradient `x^T g`) and a large square one, as raw sgemm calls into
+/// preallocated buffers on rayon's pool: the machine's rate, without burn's allocations.
+#[cfg(feature = "flex")]
+fn sgemm(c: &mut Criterion) {
+    let mut group = c.benchmark_group("sgemm_f32");
+    group.sample_size(10);
+    // (name, m, k, n, lhs transposed, rhs transposed)
+    let cases = [
+        ("forward_4096x512x512", 4096, 512, 512, false, false),
+        ("grad_input_4096x512x512", 4096, 512, 512, false, true),
+        ("grad_weight_512x4096x512", 512, 4096, 512, true, false),
+        ("square_2048", 2048, 2048, 2048, false, false),
+    ];
+    for (name, m, k, n, lhs_t, rhs_t) in cases {
+        let lhs: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 * 0.1).collect();
+        let rhs: Vec<f32> = (0..k * n).map(|i| (i % 5) as f32 * 0.1).collect();
+        let mut dst = vec![0.0f32; m * n];
+        // Row-major storage of the operand or of its transpose: (row stride, column stride).
+        let strides = |rows: usize, cols: usize, transposed: bool| {
+            if transposed {
+                (1, rows as isize)
+            } else {
+                (cols as isize, 1)
+            }
+        };
+        let (lhs_rs, lhs_cs) = strides(m, k, lhs_t);
+        let (rhs_rs, rhs_cs) = strides(k, n, rhs_t);
+        group.throughput(Throughput::Elements((2 * m * k * n) as u64));
+        group.bench_function(name, |bench| {
+            bench.iter(|| {
+                // SAFETY: the buffers hold m k, k n and m n elements with these strides.
+                unsafe {
+                    gemm::gemm(
+                        m,
+                        n,
+                        k,
+                        dst.as_mut_ptr(),
+                        1,
+                        n as isize,
+                        false,
+                        lhs.as_ptr(),
+                        lhs_cs,
+                        lhs_rs,
+                        rhs.as_ptr(),
+                        rhs_cs,
+                        rhs_rs,
+                        0.0,
+                        1.0,
+                        false,
+                        false,
+                        false,
+                        gemm::Parallelism::Rayon(0),
+                    )
+                }
+            })
+        });
+    }
+    group.finish();
+}
+
+#[cfg(feature = "flex")]
+criterion_group!(benches, path_sample, training_step, matmul, sgemm);
+#[cfg(not(feature = "flex"))]
 criterion_group!(benches, path_sample, training_step, matmul);
 criterion_main!(benches);

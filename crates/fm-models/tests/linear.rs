@@ -17,8 +17,10 @@ fn layer(d_in: usize, d_out: usize, dev: &Device) -> Linear {
     LinearConfig::new(d_in, d_out).init(dev)
 }
 
-/// `[m, k] x [k, n]` sizes: below and above the threshold for threading the product.
-const SIZES: [(usize, usize, usize); 3] = [(7, 3, 5), (300, 257, 130), (4096, 3, 512)];
+/// `[m, k] x [k, n]` sizes: below and above the threshold for threading the product, and a thin
+/// product (the last layer of a 2-D model) that is split by rows.
+const SIZES: [(usize, usize, usize); 4] =
+    [(7, 3, 5), (300, 257, 130), (4096, 3, 512), (4096, 512, 2)];
 
 #[test]
 fn forward_matches_burn_linear() {

@@ -8,12 +8,18 @@ use burn::backend::{DType, Shape, TensorMetadata};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
-/// Products of at least this many multiply-adds (m n k) are split over rayon's pool, as
-/// burn-flex's own matmul does (192^3).
-const PARALLEL_WORK: usize = 192 * 192 * 192;
+/// Products of at least this many multiply-adds (m n k) are split over rayon's pool. burn-flex
+/// uses 192^3; lower here because the thin products of the first and last layers (4096 x 512 by
+/// 512 x 2: 4M) read a whole activation, and run serially they leave the other cores idle.
+const PARALLEL_WORK: usize = 1 << 20;
 
-/// Rows per rayon task when filling or reducing `[m, n]` row by row.
+/// Rows per rayon task when filling or reducing `[m, n]` row by row, and the fewest rows of a
+/// block when a thin product is split.
 const ROWS: usize = 64;
+
+/// Products with fewer output columns than this (the last layer's, 2 for 2-D data) are split
+/// over the pool by rows, where gemm would run them on one thread.
+const THIN: usize = 16;
 
 impl LinearOps for Flex {
     fn fused_linear(x: FlexTensor, w: FlexTensor, b: FlexTensor) -> FlexTensor {
@@ -77,6 +83,11 @@ struct Matrix {
     cs: isize,
 }
 
+// SAFETY: a `Matrix` is a read-only view; the storage it points into outlives every use (the
+// tensors are held by the caller across the product), so sharing it between threads is sound.
+unsafe impl Send for Matrix {}
+unsafe impl Sync for Matrix {}
+
 impl Matrix {
     /// The view of a rank-2 `f32` tensor (any strides, as burn-flex's views leave them).
     fn of(t: &FlexTensor) -> Option<Self> {
@@ -95,6 +106,17 @@ impl Matrix {
         })
     }
 
+    /// Rows `start..start + rows` of this matrix.
+    fn rows_from(self, start: usize, rows: usize) -> Self {
+        assert!(start + rows <= self.rows, "rows_from: rows out of range");
+        Self {
+            // SAFETY: row `start` lies inside the viewed storage (checked above).
+            ptr: unsafe { self.ptr.offset(start as isize * self.rs) },
+            rows,
+            ..self
+        }
+    }
+
     /// The transpose: the same elements, strides swapped.
     fn t(self) -> Self {
         Self {
@@ -107,19 +129,14 @@ impl Matrix {
     }
 }
 
-/// `[bias rows +] lhs rhs` as a new row-major tensor of `shape` (`m n` elements), in one gemm
-/// call that accumulates onto the broadcast bias. `None` for an empty product (gemm would not
-/// write the output) or mismatched inner sizes.
+/// `[bias rows +] lhs rhs` as a new row-major tensor of `shape` (`m n` elements), in gemm calls
+/// that accumulate onto the broadcast bias. `None` for an empty product (gemm would not write
+/// the output) or mismatched inner sizes.
 fn product(lhs: Matrix, rhs: Matrix, bias: Option<&[f32]>, shape: Shape) -> Option<FlexTensor> {
     let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
     if m == 0 || n == 0 || k == 0 || rhs.rows != k || shape.num_elements() != m * n {
         return None;
     }
-    let parallelism = if m * n * k >= PARALLEL_WORK {
-        gemm::Parallelism::Rayon(0)
-    } else {
-        gemm::Parallelism::None
-    };
     Some(new_f32(shape, |dst| {
         if let Some(bias) = bias {
             dst.par_chunks_mut(n * ROWS).for_each(|rows| {
@@ -130,34 +147,65 @@ fn product(lhs: Matrix, rhs: Matrix, bias: Option<&[f32]>, shape: Shape) -> Opti
                 }
             });
         }
-        // SAFETY: `dst` holds `m n` elements, written row-major (row stride `n`); `lhs` and
-        // `rhs` point into live storages with the given shapes and strides. gemm computes
-        // `dst = alpha dst + beta lhs rhs` and reads `dst` only when `read_dst` is set, that
-        // is, once the bias has initialised it.
-        unsafe {
-            gemm::gemm(
-                m,
-                n,
-                k,
-                dst.as_mut_ptr().cast::<f32>(),
-                1,
-                n as isize,
-                bias.is_some(),
-                lhs.ptr,
-                lhs.cs,
-                lhs.rs,
-                rhs.ptr,
-                rhs.cs,
-                rhs.rs,
-                if bias.is_some() { 1.0 } else { 0.0 },
-                1.0,
-                false,
-                false,
-                false,
-                parallelism,
-            );
+        let accumulate = bias.is_some();
+        if m * n * k < PARALLEL_WORK {
+            gemm_into(dst, lhs, rhs, accumulate, gemm::Parallelism::None);
+        } else if n < THIN {
+            // gemm runs a product with so few output columns on one thread: split its rows.
+            let rows = m.div_ceil(rayon::current_num_threads()).max(ROWS);
+            dst.par_chunks_mut(rows * n)
+                .enumerate()
+                .for_each(|(i, block)| {
+                    let lhs = lhs.rows_from(i * rows, block.len() / n);
+                    gemm_into(block, lhs, rhs, accumulate, gemm::Parallelism::None);
+                });
+        } else {
+            gemm_into(dst, lhs, rhs, accumulate, gemm::Parallelism::Rayon(0));
         }
     }))
+}
+
+/// `dst = [dst +] lhs rhs` for a row-major `dst` of `lhs.rows x rhs.cols` elements, which must
+/// be initialised when `accumulate` is set.
+fn gemm_into(
+    dst: &mut [MaybeUninit<f32>],
+    lhs: Matrix,
+    rhs: Matrix,
+    accumulate: bool,
+    parallelism: gemm::Parallelism,
+) {
+    let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
+    assert!(
+        dst.len() == m * n && rhs.rows == k,
+        "gemm_into: shapes disagree"
+    );
+    // SAFETY: `dst` holds `m n` elements, written row-major (row stride `n`); `lhs` and `rhs`
+    // point into live storages with the given shapes and strides. gemm computes
+    // `dst = alpha dst + beta lhs rhs` and reads `dst` only when `read_dst` is set, which the
+    // caller does only once `dst` is initialised.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr().cast::<f32>(),
+            1,
+            n as isize,
+            accumulate,
+            lhs.ptr,
+            lhs.cs,
+            lhs.rs,
+            rhs.ptr,
+            rhs.cs,
+            rhs.rs,
+            if accumulate { 1.0 } else { 0.0 },
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
 }
 
 /// `sum_i g[i, :]` of a row-major `[m, n]` slice: partial sums over blocks of rows on rayon's
