@@ -5,6 +5,7 @@
 
 use burn::module::Param;
 use burn::nn::{Linear, LinearConfig};
+use burn::tensor::Gradients;
 use burn::tensor::{DType, Device, Distribution, Tensor};
 use fm_models::fused::linear;
 
@@ -15,6 +16,12 @@ fn max_rel_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
 
 fn layer(d_in: usize, d_out: usize, dev: &Device) -> Linear {
     LinearConfig::new(d_in, d_out).init(dev)
+}
+
+/// The bias's gradient in `grads`.
+fn bias_grad(l: &Linear, grads: &Gradients) -> Tensor<1> {
+    let bias = l.bias.as_ref().expect("the layer has a bias");
+    bias.val().grad(grads).expect("the bias is tracked")
 }
 
 /// `[m, k] x [k, n]` sizes: below and above the threshold for threading the product, and a thin
@@ -62,14 +69,7 @@ fn gradients_match_burn_autodiff() {
             let g = (y * r.clone()).sum().backward();
             let gx = x.grad(&g).expect("x is tracked");
             let gw = l.weight.val().grad(&g).expect("w is tracked");
-            let gb = l
-                .bias
-                .as_ref()
-                .expect("bias")
-                .val()
-                .grad(&g)
-                .expect("b is tracked");
-            (gx, gw, gb)
+            (gx, gw, bias_grad(&l, &g))
         };
         let (fx, fw, fb) = grads_of(linear(&l, x.clone()));
         let (bx, bw, bb) = grads_of(l.forward(x.clone()));
@@ -87,13 +87,7 @@ fn untracked_input_still_trains_the_layer() {
     let l = layer(3, 4, &dev);
     let x = Tensor::<2>::random([10, 3], Distribution::Normal(0.0, 1.0), &dev);
     let g = linear(&l, x.clone()).sum().backward();
-    let gb = l
-        .bias
-        .as_ref()
-        .expect("bias")
-        .val()
-        .grad(&g)
-        .expect("b is tracked");
+    let gb = bias_grad(&l, &g);
     // d/db sum(x w + b) = the number of rows, for every output.
     let want = Tensor::<1>::full([4], 10.0, &gb.device());
     assert!(max_rel_diff(gb, want) < 1e-6);
