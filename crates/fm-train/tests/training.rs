@@ -12,9 +12,19 @@ use fm_models::{NetConfig, TimeMlpConfig, UNetConfig};
 use fm_paths::{AffinePath, GaussianData};
 use fm_train::data::{Points, write_csv};
 use fm_train::eval::load_run;
-use fm_train::train::{TrainConfig, TrainError, train};
+use fm_train::train::{TrainConfig, TrainError, TrainSummary, train};
 use std::path::Path;
 use std::sync::Mutex;
+
+/// Trains `config` into `run` on `devices` without progress reports.
+fn fit(
+    config: &TrainConfig,
+    run: &Path,
+    devices: &[Device],
+    resume: bool,
+) -> Result<TrainSummary, TrainError> {
+    train(config, run, devices, resume, &mut |_| {})
+}
 
 /// burn seeds a device's generator globally: tests that initialise models from a seed take turns.
 static SEEDED: Mutex<()> = Mutex::new(());
@@ -54,29 +64,26 @@ fn resumed_run_equals_uninterrupted_run() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     let dev = Device::flex();
-    train(
+    fit(
         &small("8gaussians", 2, 12),
         &a,
         std::slice::from_ref(&dev),
         false,
-        &mut |_| {},
     )
     .unwrap();
     // Stop after 8 steps (two checkpoints), then resume to 12.
-    train(
+    fit(
         &small("8gaussians", 2, 8),
         &b,
         std::slice::from_ref(&dev),
         false,
-        &mut |_| {},
     )
     .unwrap();
-    let resumed = train(
+    let resumed = fit(
         &small("8gaussians", 2, 12),
         &b,
         std::slice::from_ref(&dev),
         true,
-        &mut |_| {},
     )
     .unwrap();
     assert_eq!(resumed.resumed_from, 8);
@@ -91,12 +98,11 @@ fn same_seed_gives_identical_weights() {
     let dir = tempfile::tempdir().unwrap();
     let dev = Device::flex();
     for name in ["x", "y"] {
-        train(
+        fit(
             &small("checkerboard", 2, 5),
             &dir.path().join(name),
             std::slice::from_ref(&dev),
             false,
-            &mut |_| {},
         )
         .unwrap();
     }
@@ -134,14 +140,7 @@ fn learned_field_error(predict: &str, times: &[f64]) -> f64 {
     // Annealing the step size removes most of the optimisation noise the check would see.
     config.cosine_decay = true;
     let run = dir.path().join("run");
-    train(
-        &config,
-        &run,
-        std::slice::from_ref(&dev),
-        false,
-        &mut |_| {},
-    )
-    .unwrap();
+    fit(&config, &run, std::slice::from_ref(&dev), false).unwrap();
     let trained = load_run(&run, &dev, false).unwrap();
     let path = AffinePath::new(config.scheduler().unwrap());
     let z = Tensor::<2>::random([512, 2], Distribution::Normal(0.0, 1.0), &dev);
@@ -226,9 +225,9 @@ fn resumed_image_run_continues_the_same_loss_curve() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     let dev = Device::flex();
-    train(&full, &a, std::slice::from_ref(&dev), false, &mut |_| {}).unwrap();
-    train(&part, &b, std::slice::from_ref(&dev), false, &mut |_| {}).unwrap();
-    let resumed = train(&full, &b, std::slice::from_ref(&dev), true, &mut |_| {}).unwrap();
+    fit(&full, &a, std::slice::from_ref(&dev), false).unwrap();
+    fit(&part, &b, std::slice::from_ref(&dev), false).unwrap();
+    let resumed = fit(&full, &b, std::slice::from_ref(&dev), true).unwrap();
     assert_eq!(resumed.resumed_from, 3);
     assert_eq!(losses(&a), losses(&b));
     assert_eq!(losses(&a).len(), 6);
@@ -249,7 +248,7 @@ fn the_papers_cifar10_network_trains_on_the_fixture() {
     config.warmup_steps = 0;
     config.checkpoint_every = 6;
     let out = tempfile::tempdir().unwrap();
-    let summary = train(&config, out.path(), &[Device::flex()], false, &mut |_| {}).unwrap();
+    let summary = fit(&config, out.path(), &[Device::flex()], false).unwrap();
     assert!(
         summary.data_note.is_some(),
         "the fixture holds only test_batch.bin"
@@ -291,7 +290,7 @@ fn networks_that_do_not_fit_the_data_are_refused() {
     ];
     let out = tempfile::tempdir().unwrap();
     for (config, want) in cases {
-        match train(&config, out.path(), &[Device::flex()], false, &mut |_| {}) {
+        match fit(&config, out.path(), &[Device::flex()], false) {
             Err(TrainError::Config(msg)) => assert!(msg.contains(want), "{msg}"),
             other => panic!("expected a refusal mentioning {want}, got {other:?}"),
         }
@@ -303,14 +302,7 @@ fn a_corrupt_checkpoint_is_skipped_with_its_reason() {
     let _turn = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    train(
-        &small("rings", 2, 8),
-        &run,
-        &[Device::flex()],
-        false,
-        &mut |_| {},
-    )
-    .unwrap();
+    fit(&small("rings", 2, 8), &run, &[Device::flex()], false).unwrap();
     let newest = run.join("checkpoints/step-00000008");
     assert!(
         newest.join("config.json").is_file(),
@@ -328,14 +320,7 @@ fn a_corrupt_checkpoint_is_skipped_with_its_reason() {
     assert_eq!(found.state.step, 4);
     assert!(skipped[0].contains("model.bpk: checksum"), "{skipped:?}");
     // Resuming continues from the good checkpoint and reaches the end.
-    let resumed = train(
-        &small("rings", 2, 8),
-        &run,
-        &[Device::flex()],
-        true,
-        &mut |_| {},
-    )
-    .unwrap();
+    let resumed = fit(&small("rings", 2, 8), &run, &[Device::flex()], true).unwrap();
     assert_eq!((resumed.resumed_from, resumed.step), (4, 8));
 }
 
@@ -354,13 +339,7 @@ fn a_non_finite_loss_stops_the_run_or_is_skipped_on_request() {
     )
     .unwrap();
     let mut config = small(&format!("file:{}", file.display()), 2, 4);
-    match train(
-        &config,
-        &dir.path().join("stop"),
-        &[Device::flex()],
-        false,
-        &mut |_| {},
-    ) {
+    match fit(&config, &dir.path().join("stop"), &[Device::flex()], false) {
         Err(TrainError::NonFinite {
             step: 1,
             last_checkpoint: None,
@@ -369,7 +348,7 @@ fn a_non_finite_loss_stops_the_run_or_is_skipped_on_request() {
     }
     config.skip_nonfinite = true;
     let run = dir.path().join("skip");
-    let summary = train(&config, &run, &[Device::flex()], false, &mut |_| {}).unwrap();
+    let summary = fit(&config, &run, &[Device::flex()], false).unwrap();
     assert_eq!(summary.step, 4);
     let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
     assert_eq!(metrics.matches("\"skipped\":true").count(), 4, "{metrics}");
@@ -388,31 +367,10 @@ fn two_devices_give_the_one_device_result_at_the_same_global_batch() {
     );
     let config = small("checkerboard", 2, 8);
     let cpu = Device::flex();
-    train(
-        &config,
-        &one,
-        std::slice::from_ref(&cpu),
-        false,
-        &mut |_| {},
-    )
-    .unwrap();
-    train(
-        &config,
-        &two,
-        &[cpu.clone(), cpu.clone()],
-        false,
-        &mut |_| {},
-    )
-    .unwrap();
+    fit(&config, &one, std::slice::from_ref(&cpu), false).unwrap();
+    fit(&config, &two, &[cpu.clone(), cpu.clone()], false).unwrap();
     // Three replicas split 256 rows unevenly (85, 85, 86): still the global batch's gradient.
-    train(
-        &config,
-        &three,
-        &[cpu.clone(), cpu.clone(), cpu],
-        false,
-        &mut |_| {},
-    )
-    .unwrap();
+    fit(&config, &three, &[cpu.clone(), cpu.clone(), cpu], false).unwrap();
     let (w1, l1) = (weights(&one), losses(&one));
     for run in [&two, &three] {
         // The shards' sums add in another order than one mean: equal to f32 rounding.
@@ -424,12 +382,11 @@ fn two_devices_give_the_one_device_result_at_the_same_global_batch() {
         }
     }
     assert_eq!(losses(&two).len(), 8);
-    let err = train(
+    let err = fit(
         &small("checkerboard", 2, 2),
         &dir.path().join("x"),
         &[],
         false,
-        &mut |_| {},
     );
     assert!(matches!(err, Err(TrainError::Config(_))));
 }
