@@ -2,6 +2,7 @@
 
 use crate::fused;
 use burn::config::Config;
+use burn::nn::Linear;
 use burn::tensor::{Tensor, activation};
 
 /// A nonlinearity between linear layers.
@@ -25,6 +26,15 @@ impl Activation {
             Self::Relu => activation::relu(x),
             Self::Gelu => activation::gelu(x),
             Self::Tanh => activation::tanh(x),
+        }
+    }
+
+    /// `self.forward(layer.forward(x))`: `[B, d_input]` -> `[B, d_output]`, fused into one
+    /// operation for SiLU (see [`fused::linear_silu`]).
+    pub fn after_linear(&self, layer: &Linear, x: Tensor<2>) -> Tensor<2> {
+        match self {
+            Self::Silu => fused::linear_silu(layer, x),
+            _ => self.forward(fused::linear(layer, x)),
         }
     }
 }

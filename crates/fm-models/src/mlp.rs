@@ -83,13 +83,10 @@ impl TimeMlp {
     /// [`Self::forward`] in one pass.
     fn forward_rows(&self, x: Tensor<2>, t: Tensor<1>) -> Tensor<2> {
         let mut h = Tensor::cat(vec![x, self.time_embedding.forward(t)], 1);
-        let last = self.layers.len() - 1;
-        for (i, layer) in self.layers.iter().enumerate() {
-            h = fused::linear(layer, h);
-            if i < last {
-                h = self.activation.forward(h);
-            }
+        let (last, hidden) = self.layers.split_last().expect("at least one layer");
+        for layer in hidden {
+            h = self.activation.after_linear(layer, h);
         }
-        h
+        fused::linear(last, h)
     }
 }

@@ -1,13 +1,27 @@
-//! The fused linear layer (`flex` feature) against burn's `Linear::forward`: values and the
-//! gradients of input, weight and bias, for small and threaded sizes, strided inputs and half
+//! The fused linear layer (`flex` feature) against burn's `Linear::forward`, and the fused
+//! linear layer with SiLU against `silu(Linear::forward)`: values and the gradients of input,
+//! weight and bias, for small and threaded sizes, one and three threads, strided inputs and half
 //! precision.
 #![cfg(feature = "flex")]
 
 use burn::module::Param;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::Gradients;
+use burn::tensor::activation::silu;
 use burn::tensor::{DType, Device, Distribution, Tensor};
-use fm_models::fused::linear;
+use fm_models::fused::{linear, linear_silu};
+
+/// A fused operation and burn's composition of it.
+type Pair = (
+    &'static str,
+    fn(&Linear, Tensor<2>) -> Tensor<2>,
+    fn(&Linear, Tensor<2>) -> Tensor<2>,
+);
+
+const OPS: [Pair; 2] = [
+    ("linear", linear, |l, x| l.forward(x)),
+    ("linear_silu", linear_silu, |l, x| silu(l.forward(x))),
+];
 
 fn max_rel_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
     let scale = b.clone().abs().max().into_scalar::<f32>().max(1.0);
@@ -36,10 +50,10 @@ fn forward_matches_burn_linear() {
     for (m, k, n) in SIZES {
         let l = layer(k, n, &dev);
         let x = Tensor::<2>::random([m, k], Distribution::Normal(0.0, 1.0), &dev);
-        assert!(
-            max_rel_diff(linear(&l, x.clone()), l.forward(x)) < 1e-5,
-            "{m}x{k}x{n}"
-        );
+        for (name, fused, composed) in OPS {
+            let diff = max_rel_diff(fused(&l, x.clone()), composed(&l, x.clone()));
+            assert!(diff < 1e-5, "{name} {m}x{k}x{n}: {diff}");
+        }
     }
 }
 
@@ -48,34 +62,51 @@ fn strided_input_matches_burn_linear() {
     let dev = Device::flex();
     dev.seed(4);
     let l = layer(40, 30, &dev);
-    let x = Tensor::<2>::random([40, 90], Distribution::Normal(0.0, 1.0), &dev).transpose();
-    assert!(max_rel_diff(linear(&l, x.clone()), l.forward(x)) < 1e-5);
-    let x =
+    let transposed =
+        Tensor::<2>::random([40, 90], Distribution::Normal(0.0, 1.0), &dev).transpose();
+    let sliced =
         Tensor::<2>::random([100, 60], Distribution::Normal(0.0, 1.0), &dev).slice([5..95, 10..50]);
-    assert!(max_rel_diff(linear(&l, x.clone()), l.forward(x)) < 1e-5);
+    for x in [transposed, sliced] {
+        for (name, fused, composed) in OPS {
+            let diff = max_rel_diff(fused(&l, x.clone()), composed(&l, x.clone()));
+            assert!(diff < 1e-5, "{name}: {diff}");
+        }
+    }
 }
 
-/// Gradients of `sum(r * (x w + b))` for input, weight and bias agree with burn's autodiff of
-/// `Linear::forward`.
+/// Gradients of `sum(r * f(x))` for input, weight and bias agree with burn's autodiff of the
+/// composition, on one thread and on three (which splits the weight gradient's sum).
 #[test]
 fn gradients_match_burn_autodiff() {
     let dev = Device::flex().autodiff();
-    for (m, k, n) in SIZES {
-        dev.seed(5);
-        let l = layer(k, n, &dev);
-        let x = Tensor::<2>::random([m, k], Distribution::Normal(0.0, 1.0), &dev).require_grad();
-        let r = Tensor::<2>::random([m, n], Distribution::Normal(0.0, 1.0), &dev);
-        let grads_of = |y: Tensor<2>| {
-            let g = (y * r.clone()).sum().backward();
-            let gx = x.grad(&g).expect("x is tracked");
-            let gw = l.weight.val().grad(&g).expect("w is tracked");
-            (gx, gw, bias_grad(&l, &g))
-        };
-        let (fx, fw, fb) = grads_of(linear(&l, x.clone()));
-        let (bx, bw, bb) = grads_of(l.forward(x.clone()));
-        assert!(max_rel_diff(fx, bx) < 1e-5, "dx {m}x{k}x{n}");
-        assert!(max_rel_diff(fw, bw) < 1e-5, "dw {m}x{k}x{n}");
-        assert!(max_rel_diff(fb, bb) < 1e-5, "db {m}x{k}x{n}");
+    for threads in [1, 3] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("a thread pool");
+        pool.install(|| {
+            for (m, k, n) in SIZES {
+                dev.seed(5);
+                let l = layer(k, n, &dev);
+                let x = Tensor::<2>::random([m, k], Distribution::Normal(0.0, 1.0), &dev)
+                    .require_grad();
+                let r = Tensor::<2>::random([m, n], Distribution::Normal(0.0, 1.0), &dev);
+                let grads_of = |y: Tensor<2>| {
+                    let g = (y * r.clone()).sum().backward();
+                    let gx = x.grad(&g).expect("x is tracked");
+                    let gw = l.weight.val().grad(&g).expect("w is tracked");
+                    (gx, gw, bias_grad(&l, &g))
+                };
+                for (name, fused, composed) in OPS {
+                    let (fx, fw, fb) = grads_of(fused(&l, x.clone()));
+                    let (bx, bw, bb) = grads_of(composed(&l, x.clone()));
+                    let case = format!("{name} {m}x{k}x{n}, {threads} threads");
+                    assert!(max_rel_diff(fx, bx) < 1e-5, "dx {case}");
+                    assert!(max_rel_diff(fw, bw) < 1e-5, "dw {case}");
+                    assert!(max_rel_diff(fb, bb) < 1e-5, "db {case}");
+                }
+            }
+        });
     }
 }
 
@@ -92,6 +123,11 @@ fn untracked_input_still_trains_the_layer() {
     let want = Tensor::<1>::full([4], 10.0, &gb.device());
     assert!(max_rel_diff(gb, want) < 1e-6);
     assert!(x.grad(&g).is_none());
+    let g = linear_silu(&l, x.clone()).sum().backward();
+    let gb = bias_grad(&l, &g);
+    let g_ref = silu(l.forward(x.clone())).sum().backward();
+    assert!(max_rel_diff(gb, bias_grad(&l, &g_ref)) < 1e-5);
+    assert!(x.grad(&g).is_none());
 }
 
 #[test]
@@ -100,7 +136,6 @@ fn half_precision_takes_the_composition() {
     dev.seed(8);
     let l = layer(16, 8, &dev);
     let x = Tensor::<2>::random([32, 16], Distribution::Normal(0.0, 1.0), &dev);
-    let want = l.forward(x.clone());
     let half = Linear {
         weight: Param::from_tensor(l.weight.val().cast(DType::F16)),
         bias: l
@@ -108,7 +143,10 @@ fn half_precision_takes_the_composition() {
             .as_ref()
             .map(|b| Param::from_tensor(b.val().cast(DType::F16))),
     };
-    let got = linear(&half, x.cast(DType::F16));
-    assert_eq!(got.dtype(), DType::F16);
-    assert!(max_rel_diff(got.cast(DType::F32), want) < 1e-2);
+    for (name, fused, composed) in OPS {
+        let got = fused(&half, x.clone().cast(DType::F16));
+        assert_eq!(got.dtype(), DType::F16, "{name}");
+        let diff = max_rel_diff(got.cast(DType::F32), composed(&l, x.clone()));
+        assert!(diff < 1e-2, "{name}: {diff}");
+    }
 }

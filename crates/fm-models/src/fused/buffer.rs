@@ -13,8 +13,18 @@ pub fn new_f32(shape: Shape, write: impl FnOnce(&mut [MaybeUninit<f32>])) -> Fle
     // SAFETY: `write` is required to initialise all `n` elements; the callers' kernels (a full
     // element-wise map, or a gemm that writes its whole destination) do.
     unsafe { data.set_len(n) };
+    from_vec(data, shape)
+}
+
+/// A row-major `f32` tensor of `shape` holding `values`, which must have its element count.
+pub fn from_vec(values: Vec<f32>, shape: Shape) -> FlexTensor {
+    assert_eq!(
+        values.len(),
+        shape.num_elements(),
+        "from_vec: shape disagrees"
+    );
     FlexTensor::new(
-        Bytes::from_elems(data),
+        Bytes::from_elems(values),
         Layout::contiguous(shape),
         DType::F32,
     )

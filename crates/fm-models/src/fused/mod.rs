@@ -7,6 +7,8 @@
 //! with a hand-written backward pass for burn's autodiff:
 //! - [`linear`]: `x w + b` as one `gemm` call that accumulates onto the broadcast bias.
 //! - [`silu`]: one vectorised pass split over burn's rayon pool.
+//! - [`linear_silu`]: both, the bias added in the activation's pass rather than in a pass of
+//!   its own; its backward pass sums the bias gradient in the activation's sweep.
 //!
 //! Only Flex tensors (with or without autodiff) take these paths, and only with this crate's
 //! `flex` feature; every other backend, dtype or shape keeps burn's own composition, so model
@@ -40,6 +42,19 @@ pub fn linear(layer: &Linear, x: Tensor<2>) -> Tensor<2> {
         return linear_ops::linear(x, layer.weight.val(), bias.val());
     }
     layer.forward(x)
+}
+
+/// `silu(layer.forward(x))` for `x`: `[B, d_input]` -> `[B, d_output]`, as one operation on
+/// Flex: the activation is applied to the product while it is in cache, and its backward pass
+/// yields the bias gradient in the same sweep.
+pub fn linear_silu(layer: &Linear, x: Tensor<2>) -> Tensor<2> {
+    #[cfg(feature = "flex")]
+    if let Some(bias) = &layer.bias
+        && is_flex(&x.device())
+    {
+        return linear_ops::linear_silu(x, layer.weight.val(), bias.val());
+    }
+    silu(linear(layer, x))
 }
 
 /// Whether `device` is the Flex CPU backend, autodiff or not.

@@ -34,6 +34,36 @@ impl<B: Backend + LinearOps> Backward<B, 3> for LinearBackward {
     }
 }
 
+/// The graph node of one linear layer with its SiLU, `h = silu(x w + b)`: it keeps `x`, `w`,
+/// `b` and the product `z = x w`, from which backward recomputes the sigmoid.
+#[derive(Debug)]
+struct LinearSiluBackward;
+
+impl<B: Backend + LinearOps> Backward<B, 3> for LinearSiluBackward {
+    type State = (
+        FloatTensor<B>,
+        FloatTensor<B>,
+        FloatTensor<B>,
+        FloatTensor<B>,
+    );
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [node_x, node_w, node_b] = ops.parents;
+        let (x, w, b, z) = ops.state;
+        let g = grads.consume::<B>(&ops.node);
+        let (gz, gb) = B::bias_silu_backward(z, b, g);
+        if let Some(node) = node_x {
+            grads.register::<B>(node.id, B::linear_grad_input(gz.clone(), w));
+        }
+        if let Some(node) = node_w {
+            grads.register::<B>(node.id, B::linear_grad_weight(x, gz));
+        }
+        if let Some(node) = node_b {
+            grads.register::<B>(node.id, gb);
+        }
+    }
+}
+
 impl<B: Backend + LinearOps, C: CheckpointStrategy> LinearOps for Autodiff<B, C> {
     fn fused_linear(
         x: FloatTensor<Self>,
@@ -54,6 +84,27 @@ impl<B: Backend + LinearOps, C: CheckpointStrategy> LinearOps for Autodiff<B, C>
                 prep.finish((x, w), y)
             }
             OpsKind::UnTracked(prep) => prep.finish(B::fused_linear(x, w, b)),
+        }
+    }
+
+    fn fused_linear_silu(
+        x: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let (x, node_x) = x.into_parts();
+        let (w, node_w) = w.into_parts();
+        let (b, node_b) = b.into_parts();
+        match LinearSiluBackward
+            .prepare::<C>([node_x, node_w, node_b])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (z, h) = B::linear_silu_parts(x.clone(), w.clone(), b.clone());
+                prep.finish((x, w, b, z), h)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::fused_linear_silu(x, w, b)),
         }
     }
 }

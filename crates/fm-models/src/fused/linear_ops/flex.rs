@@ -2,7 +2,8 @@
 //! to `gemm`; other dtypes take the composition.
 
 use super::{LinearOps, composed};
-use crate::fused::buffer::{contiguous, new_f32, offsets};
+use crate::fused::buffer::{contiguous, from_vec, new_f32, offsets};
+use crate::fused::silu_ops::kernel;
 use burn::backend::flex::{Flex, FlexTensor};
 use burn::backend::{DType, Shape, TensorMetadata};
 use rayon::prelude::*;
@@ -17,27 +18,73 @@ const PARALLEL_WORK: usize = 1 << 20;
 /// block when a thin product is split.
 const ROWS: usize = 64;
 
+/// Products whose inner size is at least this many times their larger output side (a weight
+/// gradient: 512 x 512 summed over a batch of 4096) are split along the sum, one partial
+/// product per thread. gemm splits the output instead, which for so few output tiles left two
+/// threads at 254 GFLOP/s where the split reaches 281-295 (forward products: 345).
+const LONG_SUM: usize = 4;
+
 /// Products with fewer output columns than this (the last layer's, 2 for 2-D data) are split
 /// over the pool by rows, where gemm would run them on one thread.
 const THIN: usize = 16;
 
 impl LinearOps for Flex {
     fn fused_linear(x: FlexTensor, w: FlexTensor, b: FlexTensor) -> FlexTensor {
-        let (Some(xm), Some(wm)) = (Matrix::of(&x), Matrix::of(&w)) else {
+        let Some((xm, wm)) = operands(&x, &w, &b) else {
             return composed::linear::<Self>(x, w, b);
         };
-        if b.dtype() != DType::F32 || b.shape().num_dims() != 1 || b.shape()[0] != wm.cols {
-            return composed::linear::<Self>(x, w, b);
-        }
         let b = contiguous(b);
-        let (start, end) = offsets(&b);
-        product(
-            xm,
-            wm,
-            Some(&b.storage::<f32>()[start..end]),
-            [xm.rows, wm.cols].into(),
-        )
-        .unwrap_or_else(|| composed::linear::<Self>(x, w, b))
+        product(xm, wm, Some(bias_slice(&b)), [xm.rows, wm.cols].into())
+            .unwrap_or_else(|| composed::linear::<Self>(x, w, b))
+    }
+
+    fn fused_linear_silu(x: FlexTensor, w: FlexTensor, b: FlexTensor) -> FlexTensor {
+        let Some(mut z) = operands(&x, &w, &b)
+            .and_then(|(xm, wm)| product(xm, wm, None, [xm.rows, wm.cols].into()))
+        else {
+            return composed::linear_silu::<Self>(x, w, b).1;
+        };
+        let b = contiguous(b);
+        // A new product is its own storage: the activation overwrites it.
+        kernel::bias_silu_inplace(z.storage_mut::<f32>(), bias_slice(&b));
+        z
+    }
+
+    fn linear_silu_parts(x: FlexTensor, w: FlexTensor, b: FlexTensor) -> (FlexTensor, FlexTensor) {
+        let Some(z) = operands(&x, &w, &b)
+            .and_then(|(xm, wm)| product(xm, wm, None, [xm.rows, wm.cols].into()))
+        else {
+            return composed::linear_silu::<Self>(x, w, b);
+        };
+        let b = contiguous(b);
+        let h = new_f32(z.shape(), |h| {
+            kernel::bias_silu(z.storage::<f32>(), bias_slice(&b), h)
+        });
+        (z, h)
+    }
+
+    fn bias_silu_backward(z: FlexTensor, b: FlexTensor, g: FlexTensor) -> (FlexTensor, FlexTensor) {
+        let shape = z.shape();
+        let fits = [&z, &b, &g].iter().all(|t| t.dtype() == DType::F32)
+            && shape.num_dims() == 2
+            && g.shape() == shape
+            && b.shape().num_dims() == 1
+            && b.shape()[0] == shape[1]
+            && shape[1] > 0;
+        if !fits {
+            return composed::bias_silu_backward::<Self>(z, b, g);
+        }
+        let (z, b, mut g) = (contiguous(z), contiguous(b), contiguous(g));
+        let (zs, ze) = offsets(&z);
+        let (gs, ge) = offsets(&g);
+        // Copy-on-write: an owned upstream gradient (the usual case) is overwritten in place.
+        let sums = kernel::bias_silu_backward_inplace(
+            &z.storage::<f32>()[zs..ze],
+            bias_slice(&b),
+            &mut g.storage_mut::<f32>()[gs..ge],
+        );
+        let n = sums.len();
+        (g, from_vec(sums, [n].into()))
     }
 
     fn linear_grad_input(g: FlexTensor, w: FlexTensor) -> FlexTensor {
@@ -63,13 +110,22 @@ impl LinearOps for Flex {
         let g = contiguous(g);
         let (start, end) = offsets(&g);
         let n = g.shape()[1];
-        let sums = column_sums(&g.storage::<f32>()[start..end], n);
-        new_f32([n].into(), |out| {
-            out.iter_mut()
-                .zip(sums)
-                .for_each(|(o, s)| *o = MaybeUninit::new(s));
-        })
+        from_vec(column_sums(&g.storage::<f32>()[start..end], n), [n].into())
     }
+}
+
+/// The views of `x` and `w` when `x w + b` fits the fused kernels: `f32` matrices and a bias
+/// of `f32` with one element per output column.
+fn operands(x: &FlexTensor, w: &FlexTensor, b: &FlexTensor) -> Option<(Matrix, Matrix)> {
+    let (xm, wm) = (Matrix::of(x)?, Matrix::of(w)?);
+    let bias_fits = b.dtype() == DType::F32 && b.shape().num_dims() == 1 && b.shape()[0] == wm.cols;
+    bias_fits.then_some((xm, wm))
+}
+
+/// The elements of a [`contiguous`] bias.
+fn bias_slice(b: &FlexTensor) -> &[f32] {
+    let (start, end) = offsets(b);
+    &b.storage::<f32>()[start..end]
 }
 
 /// A strided `f32` matrix in a Flex tensor's storage: element `(i, j)` at
@@ -150,6 +206,8 @@ fn product(lhs: Matrix, rhs: Matrix, bias: Option<&[f32]>, shape: Shape) -> Opti
         let accumulate = bias.is_some();
         if m * n * k < PARALLEL_WORK {
             gemm_into(dst, lhs, rhs, accumulate, gemm::Parallelism::None);
+        } else if k >= LONG_SUM * m.max(n) && rayon::current_num_threads() > 1 {
+            split_sum(dst, lhs, rhs, accumulate);
         } else if n < THIN {
             // gemm runs a product with so few output columns on one thread: split its rows.
             let rows = m.div_ceil(rayon::current_num_threads()).max(ROWS);
@@ -164,6 +222,54 @@ fn product(lhs: Matrix, rhs: Matrix, bias: Option<&[f32]>, shape: Shape) -> Opti
         }
     }))
 }
+
+/// [`gemm_into`] with the inner sum split into one range per thread: the first range's product
+/// goes to `dst`, the others' to partial buffers that are then added into it.
+fn split_sum(dst: &mut [MaybeUninit<f32>], lhs: Matrix, rhs: Matrix, accumulate: bool) {
+    let k = lhs.cols;
+    let per = k.div_ceil(rayon::current_num_threads());
+    let ranges: Vec<(usize, usize)> = (0..k).step_by(per).map(|s| (s, per.min(k - s))).collect();
+    let ((start, len), rest) = ranges.split_first().expect("k > 0");
+    let size = dst.len();
+    let part = |start: usize, len: usize, dst: &mut [MaybeUninit<f32>], accumulate: bool| {
+        let lhs = lhs.t().rows_from(start, len).t();
+        gemm_into(
+            dst,
+            lhs,
+            rhs.rows_from(start, len),
+            accumulate,
+            gemm::Parallelism::None,
+        );
+    };
+    let (_, partials) = rayon::join(
+        || part(*start, *len, dst, accumulate),
+        || {
+            rest.par_iter()
+                .map(|&(start, len)| {
+                    let mut p = Vec::with_capacity(size);
+                    part(start, len, &mut p.spare_capacity_mut()[..size], false);
+                    // SAFETY: gemm without accumulation writes every element.
+                    unsafe { p.set_len(size) };
+                    p
+                })
+                .collect::<Vec<Vec<f32>>>()
+        },
+    );
+    dst.par_chunks_mut(CHUNK_ADD)
+        .enumerate()
+        .for_each(|(i, d)| {
+            for p in &partials {
+                let p = &p[i * CHUNK_ADD..];
+                // SAFETY: the first range's product initialised `dst`.
+                d.iter_mut()
+                    .zip(p)
+                    .for_each(|(d, &p)| unsafe { *d.assume_init_mut() += p });
+            }
+        });
+}
+
+/// Elements per rayon task when adding partial products.
+const CHUNK_ADD: usize = 1 << 14;
 
 /// `dst = [dst +] lhs rhs` for a row-major `dst` of `lhs.rows x rhs.cols` elements, which must
 /// be initialised when `accumulate` is set.

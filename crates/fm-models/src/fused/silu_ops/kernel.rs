@@ -37,6 +37,109 @@ pub fn silu_backward_inplace(x: &[f32], g: &mut [f32]) {
         .for_each(|(g, x)| Arch::new().dispatch(Zip(g, Some(x), f)));
 }
 
+/// `z[i, j] <- v sigmoid(v)` with `v = z[i, j] + b[j]`, in place, for row-major `z`: `[m, n]`
+/// with `n = b.len()`: the bias and SiLU after a linear layer's product, in one pass.
+pub fn bias_silu_inplace(z: &mut [f32], b: &[f32]) {
+    z.par_chunks_mut(row_chunk(b.len())).for_each(|z| {
+        Arch::new().dispatch(BiasZip(z, None, b, |_, v| v * sigmoid(v), None));
+    });
+}
+
+/// [`bias_silu_inplace`] into uninitialised `h` of the length of `z`; every element is written.
+pub fn bias_silu(z: &[f32], b: &[f32], h: &mut [MaybeUninit<f32>]) {
+    assert_eq!(z.len(), h.len(), "silu: input and output lengths differ");
+    let rows = row_chunk(b.len());
+    h.par_chunks_mut(rows)
+        .zip(z.par_chunks(rows))
+        .for_each(|(h, z)| Arch::new().dispatch(BiasFill(h, z, b, |v| v * sigmoid(v))));
+}
+
+/// The backward pass of [`bias_silu`]: `g[i, j] <- g s (1 + v (1 - s))` with
+/// `v = z[i, j] + b[j]` and `s = sigmoid(v)`, in place in the upstream gradient `g`, and the
+/// bias gradient `sum_i g[i, :]` of the result, summed while each block of rows is in cache.
+pub fn bias_silu_backward_inplace(z: &[f32], b: &[f32], g: &mut [f32]) -> Vec<f32> {
+    assert_eq!(z.len(), g.len(), "silu: input and gradient lengths differ");
+    let n = b.len();
+    let rows = row_chunk(n);
+    let f = |g: f32, v: f32| {
+        let s = sigmoid(v);
+        g * s * (1.0 + v * (1.0 - s))
+    };
+    g.par_chunks_mut(rows)
+        .zip(z.par_chunks(rows))
+        .map(|(g, z)| {
+            let mut sums = vec![0.0; n];
+            Arch::new().dispatch(BiasZip(g, Some(z), b, f, Some(&mut sums)));
+            sums
+        })
+        .reduce(
+            || vec![0.0; n],
+            |mut a, b| {
+                a.iter_mut().zip(b).for_each(|(a, b)| *a += b);
+                a
+            },
+        )
+}
+
+/// Elements per rayon task for rows of `n`: about [`CHUNK`], in whole rows.
+fn row_chunk(n: usize) -> usize {
+    assert!(n > 0, "silu: rows of no columns");
+    (CHUNK / n).max(1) * n
+}
+
+/// One chunk of rows: `dst[i, j] <- f(dst[i, j], src[i, j] + b[j])` (`src` is `dst` when
+/// `None`), adding each result into `sums[j]` when given.
+struct BiasZip<'a, F>(
+    &'a mut [f32],
+    Option<&'a [f32]>,
+    &'a [f32],
+    F,
+    Option<&'a mut [f32]>,
+);
+
+impl<F: Fn(f32, f32) -> f32> WithSimd for BiasZip<'_, F> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _: S) {
+        let BiasZip(dst, src, b, f, mut sums) = self;
+        let n = b.len();
+        for (i, row) in dst.chunks_mut(n).enumerate() {
+            match src {
+                Some(src) => {
+                    let src = &src[i * n..(i + 1) * n];
+                    row.iter_mut()
+                        .zip(src)
+                        .zip(b)
+                        .for_each(|((d, &s), &b)| *d = f(*d, s + b));
+                }
+                None => row.iter_mut().zip(b).for_each(|(d, &b)| *d = f(*d, *d + b)),
+            }
+            if let Some(sums) = sums.as_deref_mut() {
+                sums.iter_mut().zip(row.iter()).for_each(|(s, &d)| *s += d);
+            }
+        }
+    }
+}
+
+/// One chunk of rows: `out[i, j] <- f(src[i, j] + b[j])` into uninitialised `out`.
+struct BiasFill<'a, F>(&'a mut [MaybeUninit<f32>], &'a [f32], &'a [f32], F);
+
+impl<F: Fn(f32) -> f32> WithSimd for BiasFill<'_, F> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _: S) {
+        let BiasFill(out, src, b, f) = self;
+        for (out, src) in out.chunks_mut(b.len()).zip(src.chunks(b.len())) {
+            out.iter_mut()
+                .zip(src)
+                .zip(b)
+                .for_each(|((o, &s), &b)| *o = MaybeUninit::new(f(s + b)));
+        }
+    }
+}
+
 /// One chunk of `dst[i] <- f(dst[i], src[i])` (`src` is `dst` when `None`). Monomorphised per
 /// SIMD level, so the compiler vectorises the scalar loop with that level's instructions.
 struct Zip<'a, F>(&'a mut [f32], Option<&'a [f32]>, F);
@@ -166,6 +269,51 @@ mod tests {
                 (f64::from(dx[i]) - want_dx).abs() <= 1e-6 * (1.0 + want_dx.abs()),
                 "dx at {i}"
             );
+        }
+    }
+
+    /// The bias variants agree with the same reference on `z + b`, across row chunks, and the
+    /// backward pass's column sums with the sums of its output.
+    #[test]
+    fn bias_kernels_match_f64_reference() {
+        let n = 37;
+        let m = 2 * CHUNK / n + 5;
+        let z: Vec<f32> = (0..m * n)
+            .map(|i| ((i as f32) * 0.618_034).sin() * 20.0)
+            .collect();
+        let b: Vec<f32> = (0..n).map(|j| (j as f32 - 18.0) * 0.5).collect();
+        let g: Vec<f32> = (0..m * n).map(|i| ((i as f32) * 0.414_213).cos()).collect();
+        let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
+
+        let mut h = vec![MaybeUninit::uninit(); m * n];
+        bias_silu(&z, &b, &mut h);
+        // SAFETY: `bias_silu` writes every element.
+        let h: Vec<f32> = h.into_iter().map(|v| unsafe { v.assume_init() }).collect();
+        let mut h2 = z.clone();
+        bias_silu_inplace(&mut h2, &b);
+        let mut dz = g.clone();
+        let sums = bias_silu_backward_inplace(&z, &b, &mut dz);
+
+        let mut want_sums = vec![0.0f64; n];
+        for i in 0..m * n {
+            let v = f64::from(z[i]) + f64::from(b[i % n]);
+            let s = sig(v);
+            let want_h = v * s;
+            let want_dz = f64::from(g[i]) * s * (1.0 + v * (1.0 - s));
+            want_sums[i % n] += want_dz;
+            assert!(
+                (f64::from(h[i]) - want_h).abs() <= 1e-5 * (1.0 + want_h.abs()),
+                "h at {i}"
+            );
+            assert_eq!(h[i], h2[i], "in-place and out-of-place differ at {i}");
+            assert!(
+                (f64::from(dz[i]) - want_dz).abs() <= 1e-5 * (1.0 + want_dz.abs()),
+                "dz at {i}"
+            );
+        }
+        for j in 0..n {
+            let tol = 1e-4 * (1.0 + want_sums[j].abs());
+            assert!((f64::from(sums[j]) - want_sums[j]).abs() <= tol, "sum {j}");
         }
     }
 }

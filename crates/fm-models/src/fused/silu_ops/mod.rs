@@ -2,7 +2,7 @@
 
 mod autodiff;
 mod flex;
-mod kernel;
+pub(in crate::fused) mod kernel;
 
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, backend_extension};
@@ -29,12 +29,15 @@ pub fn silu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 }
 
 /// `x sigmoid(x)` from burn's primitives.
-fn composed_silu<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
+pub(in crate::fused) fn composed_silu<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
     B::float_mul(x.clone(), B::sigmoid(x))
 }
 
 /// `g s (1 + x (1 - s))` from burn's primitives.
-fn composed_silu_backward<B: Backend>(x: FloatTensor<B>, grad: FloatTensor<B>) -> FloatTensor<B> {
+pub(in crate::fused) fn composed_silu_backward<B: Backend>(
+    x: FloatTensor<B>,
+    grad: FloatTensor<B>,
+) -> FloatTensor<B> {
     let s = B::sigmoid(x.clone());
     let one_minus_s = B::float_neg(B::float_add_scalar(s.clone(), (-1.0).into()));
     let inner = B::float_add_scalar(B::float_mul(x, one_minus_s), 1.0.into());
