@@ -7,6 +7,8 @@
 //! with a hand-written backward pass for burn's autodiff:
 //! - [`linear`]: `x w + b` as one `gemm` call that accumulates onto the broadcast bias.
 //! - [`silu`]: one vectorised pass split over burn's rayon pool.
+//! - [`adam_update`]: an optimizer step of one parameter in one pass, where burn's Adam makes
+//!   a dozen single-threaded element-wise passes.
 //! - [`linear_silu`]: both, the bias added in the activation's pass rather than in a pass of
 //!   its own; its backward pass sums the bias gradient in the activation's sweep.
 //!
@@ -14,6 +16,9 @@
 //! `flex` feature; every other backend, dtype or shape keeps burn's own composition, so model
 //! code stays backend-free.
 
+mod adam;
+#[cfg(feature = "flex")]
+mod adam_ops;
 #[cfg(feature = "flex")]
 mod buffer;
 #[cfg(feature = "flex")]
@@ -21,6 +26,7 @@ mod linear_ops;
 #[cfg(feature = "flex")]
 mod silu_ops;
 
+pub use adam::{AdamStep, adam_update};
 use burn::nn::Linear;
 use burn::tensor::{Tensor, activation};
 

@@ -1,6 +1,7 @@
 //! The training loop for conditional flow matching (paper eq. 9):
 //! `L(theta) = E_{t ~ U[0,1], x1 ~ q, x0 ~ N(0, I)} || v_theta(psi_t(x0), t) - d/dt psi_t(x0) ||^2`.
 
+mod adam;
 mod batch;
 mod checkpoint;
 mod config;
@@ -8,6 +9,7 @@ mod ema;
 mod replicas;
 mod run;
 
+pub use adam::{FusedAdam, FusedAdamConfig};
 pub use checkpoint::{
     Checkpoint, CheckpointState, latest_checkpoint, load_optimizer, load_weights, save_checkpoint,
 };

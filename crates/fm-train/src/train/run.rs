@@ -1,5 +1,6 @@
 //! One training run: data, path, model, optimizer, EMA, metrics and checkpoints.
 
+use super::adam::FusedAdamConfig;
 use super::batch::BatchPlan;
 use super::checkpoint::{
     CheckpointState, latest_checkpoint, load_optimizer, load_weights, save_checkpoint,
@@ -11,7 +12,7 @@ use super::{TrainError, file_err};
 use crate::data::DataSource;
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::{Module, ModuleVisitor, Param};
-use burn::optim::{AdamConfig, AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 use fm_models::NetConfig;
 use fm_paths::{AffinePath, Scheduler};
@@ -73,7 +74,7 @@ fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
             .with_grad_clipping(clip)
             .init()
     } else {
-        AdamConfig::new().with_grad_clipping(clip).init()
+        FusedAdamConfig::new().init(clip.map(|c| c.init()))
     }
 }
 
