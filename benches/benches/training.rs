@@ -6,13 +6,14 @@
 //!
 //! `cargo bench -p fm-benches --bench training`.
 
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::GradientsParams;
 use burn::tensor::{Distribution, Tensor};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use fm_benches::bench_device;
 use fm_models::TimeMlpConfig;
 use fm_paths::AffinePath;
 use fm_paths::scheduler::{CondOt, Vp};
+use fm_train::train::FusedAdamConfig;
 
 const DIM: usize = 2;
 
@@ -48,7 +49,8 @@ fn training_step(c: &mut Criterion) {
     group.sample_size(10);
     for batch in [1024, 4096] {
         let mut model = Some(TimeMlpConfig::new(DIM).init(&device));
-        let mut optim = AdamConfig::new().init();
+        // The optimizer `fm train` uses.
+        let mut optim = FusedAdamConfig::new().init(None);
         let x0 = Tensor::<2>::random([batch, DIM], Distribution::Normal(0.0, 1.0), &device);
         let x1 = Tensor::<2>::random([batch, DIM], Distribution::Normal(0.0, 1.0), &device);
         let t = Tensor::<1>::random([batch], Distribution::Uniform(0.0, 1.0), &device);
