@@ -89,7 +89,6 @@ impl Optimizer for FusedAdam {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::module::Module;
     use burn::nn::{Linear, LinearConfig};
     use burn::optim::{AdamConfig, GradientsParams};
     use burn::tensor::Distribution;
@@ -121,6 +120,5 @@ mod tests {
         assert!(diff(fused.weight.val(), burn.weight.val()) <= 1e-6);
         let bias = |l: &Linear| l.bias.as_ref().expect("a bias").val().unsqueeze::<2>();
         assert!(diff(bias(&fused), bias(&burn)) <= 1e-6);
-        assert_eq!(fused.num_params(), burn.num_params());
     }
 }

@@ -21,7 +21,8 @@ const ROWS: usize = 64;
 /// Products whose inner size is at least this many times their larger output side (a weight
 /// gradient: 512 x 512 summed over a batch of 4096) are split along the sum, one partial
 /// product per thread. gemm splits the output instead, which for so few output tiles left two
-/// threads at 254 GFLOP/s where the split reaches 281-295 (forward products: 345).
+/// threads at 234-262 GFLOP/s where the split reached 255-295 (five interleaved runs; forward
+/// products: 345).
 const LONG_SUM: usize = 4;
 
 /// Products with fewer output columns than this (the last layer's, 2 for 2-D data) are split
@@ -39,9 +40,7 @@ impl LinearOps for Flex {
     }
 
     fn fused_linear_silu(x: FlexTensor, w: FlexTensor, b: FlexTensor) -> FlexTensor {
-        let Some(mut z) = operands(&x, &w, &b)
-            .and_then(|(xm, wm)| product(xm, wm, None, [xm.rows, wm.cols].into()))
-        else {
+        let Some(mut z) = bare_product(&x, &w, &b) else {
             return composed::linear_silu::<Self>(x, w, b).1;
         };
         let b = contiguous(b);
@@ -51,9 +50,7 @@ impl LinearOps for Flex {
     }
 
     fn linear_silu_parts(x: FlexTensor, w: FlexTensor, b: FlexTensor) -> (FlexTensor, FlexTensor) {
-        let Some(z) = operands(&x, &w, &b)
-            .and_then(|(xm, wm)| product(xm, wm, None, [xm.rows, wm.cols].into()))
-        else {
+        let Some(z) = bare_product(&x, &w, &b) else {
             return composed::linear_silu::<Self>(x, w, b);
         };
         let b = contiguous(b);
@@ -120,6 +117,12 @@ fn operands(x: &FlexTensor, w: &FlexTensor, b: &FlexTensor) -> Option<(Matrix, M
     let (xm, wm) = (Matrix::of(x)?, Matrix::of(w)?);
     let bias_fits = b.dtype() == DType::F32 && b.shape().num_dims() == 1 && b.shape()[0] == wm.cols;
     bias_fits.then_some((xm, wm))
+}
+
+/// `x w` without the bias (which the SiLU pass adds), when `x w + b` fits the fused kernels.
+fn bare_product(x: &FlexTensor, w: &FlexTensor, b: &FlexTensor) -> Option<FlexTensor> {
+    let (xm, wm) = operands(x, w, b)?;
+    product(xm, wm, None, [xm.rows, wm.cols].into())
 }
 
 /// The elements of a [`contiguous`] bias.

@@ -13,7 +13,7 @@ const CHUNK: usize = 1 << 15;
 /// `y <- y sigmoid(y)` in place.
 pub fn silu_inplace(y: &mut [f32]) {
     y.par_chunks_mut(CHUNK).for_each(|y| {
-        Arch::new().dispatch(Zip(y, None, |_, x| x * sigmoid(x)));
+        Arch::new().dispatch(Zip(y, None, |_, x| silu_of(x)));
     });
 }
 
@@ -22,26 +22,22 @@ pub fn silu(x: &[f32], y: &mut [MaybeUninit<f32>]) {
     assert_eq!(x.len(), y.len(), "silu: input and output lengths differ");
     y.par_chunks_mut(CHUNK)
         .zip(x.par_chunks(CHUNK))
-        .for_each(|(y, x)| Arch::new().dispatch(Fill(y, x, |x| x * sigmoid(x))));
+        .for_each(|(y, x)| Arch::new().dispatch(Fill(y, x, silu_of)));
 }
 
 /// `g <- g s (1 + x (1 - s))` with `s = sigmoid(x)`, in place in the upstream gradient `g`.
 pub fn silu_backward_inplace(x: &[f32], g: &mut [f32]) {
     assert_eq!(x.len(), g.len(), "silu: input and gradient lengths differ");
-    let f = |g: f32, x: f32| {
-        let s = sigmoid(x);
-        g * s * (1.0 + x * (1.0 - s))
-    };
     g.par_chunks_mut(CHUNK)
         .zip(x.par_chunks(CHUNK))
-        .for_each(|(g, x)| Arch::new().dispatch(Zip(g, Some(x), f)));
+        .for_each(|(g, x)| Arch::new().dispatch(Zip(g, Some(x), silu_grad)));
 }
 
 /// `z[i, j] <- v sigmoid(v)` with `v = z[i, j] + b[j]`, in place, for row-major `z`: `[m, n]`
 /// with `n = b.len()`: the bias and SiLU after a linear layer's product, in one pass.
 pub fn bias_silu_inplace(z: &mut [f32], b: &[f32]) {
     z.par_chunks_mut(row_chunk(b.len())).for_each(|z| {
-        Arch::new().dispatch(BiasZip(z, None, b, |_, v| v * sigmoid(v), None));
+        Arch::new().dispatch(BiasZip(z, None, b, |_, v| silu_of(v), None));
     });
 }
 
@@ -51,7 +47,7 @@ pub fn bias_silu(z: &[f32], b: &[f32], h: &mut [MaybeUninit<f32>]) {
     let rows = row_chunk(b.len());
     h.par_chunks_mut(rows)
         .zip(z.par_chunks(rows))
-        .for_each(|(h, z)| Arch::new().dispatch(BiasFill(h, z, b, |v| v * sigmoid(v))));
+        .for_each(|(h, z)| Arch::new().dispatch(BiasFill(h, z, b, silu_of)));
 }
 
 /// The backward pass of [`bias_silu`]: `g[i, j] <- g s (1 + v (1 - s))` with
@@ -61,15 +57,11 @@ pub fn bias_silu_backward_inplace(z: &[f32], b: &[f32], g: &mut [f32]) -> Vec<f3
     assert_eq!(z.len(), g.len(), "silu: input and gradient lengths differ");
     let n = b.len();
     let rows = row_chunk(n);
-    let f = |g: f32, v: f32| {
-        let s = sigmoid(v);
-        g * s * (1.0 + v * (1.0 - s))
-    };
     g.par_chunks_mut(rows)
         .zip(z.par_chunks(rows))
         .map(|(g, z)| {
             let mut sums = vec![0.0; n];
-            Arch::new().dispatch(BiasZip(g, Some(z), b, f, Some(&mut sums)));
+            Arch::new().dispatch(BiasZip(g, Some(z), b, silu_grad, Some(&mut sums)));
             sums
         })
         .reduce(
@@ -170,6 +162,20 @@ impl<F: Fn(f32) -> f32> WithSimd for Fill<'_, F> {
             .zip(src)
             .for_each(|(o, &s)| *o = MaybeUninit::new(f(s)));
     }
+}
+
+/// `x sigmoid(x)`: what every forward kernel here computes per element.
+#[inline(always)]
+fn silu_of(x: f32) -> f32 {
+    x * sigmoid(x)
+}
+
+/// `g s (1 + x (1 - s))` with `s = sigmoid(x)`: the upstream gradient `g` times SiLU's
+/// derivative at `x`, what every backward kernel here computes per element.
+#[inline(always)]
+fn silu_grad(g: f32, x: f32) -> f32 {
+    let s = sigmoid(x);
+    g * s * (1.0 + x * (1.0 - s))
 }
 
 /// `1 / (1 + exp(-x))`, with `exp` from [`exp`]; exact limits 0 and 1 far out.
