@@ -1,7 +1,10 @@
-//! Element-wise SiLU kernels over `f32` slices: a branch-free `exp` the compiler vectorises,
-//! compiled for the best SIMD level the CPU has (pulp's runtime dispatch), split into chunks
-//! over rayon's pool.
+//! Element-wise SiLU kernels over `f32` slices, split into chunks over rayon's pool. Each chunk
+//! runs the AVX-512 kernels when the CPU has them (`avx512.rs`), and otherwise a branch-free
+//! scalar `exp` the compiler vectorises for the best SIMD level the CPU has (pulp's runtime
+//! dispatch).
 
+#[cfg(target_arch = "x86_64")]
+use super::avx512;
 use pulp::{Arch, Simd, WithSimd};
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
@@ -13,7 +16,11 @@ const CHUNK: usize = 1 << 15;
 /// `y <- y sigmoid(y)` in place.
 pub fn silu_inplace(y: &mut [f32]) {
     y.par_chunks_mut(CHUNK).for_each(|y| {
-        Arch::new().dispatch(Zip(y, None, |_, x| silu_of(x)));
+        let p = y.as_mut_ptr();
+        // SAFETY: in place over the chunk.
+        if !unsafe { fast_forward(p, p, y.len(), None) } {
+            Arch::new().dispatch(Zip(y, None, |_, x| silu_of(x)));
+        }
     });
 }
 
@@ -22,7 +29,12 @@ pub fn silu(x: &[f32], y: &mut [MaybeUninit<f32>]) {
     assert_eq!(x.len(), y.len(), "silu: input and output lengths differ");
     y.par_chunks_mut(CHUNK)
         .zip(x.par_chunks(CHUNK))
-        .for_each(|(y, x)| Arch::new().dispatch(Fill(y, x, silu_of)));
+        .for_each(|(y, x)| {
+            // SAFETY: `y` and `x` are chunks of the same length of distinct buffers.
+            if !unsafe { fast_forward(y.as_mut_ptr().cast(), x.as_ptr(), x.len(), None) } {
+                Arch::new().dispatch(Fill(y, x, silu_of));
+            }
+        });
 }
 
 /// `g <- g s (1 + x (1 - s))` with `s = sigmoid(x)`, in place in the upstream gradient `g`.
@@ -30,14 +42,23 @@ pub fn silu_backward_inplace(x: &[f32], g: &mut [f32]) {
     assert_eq!(x.len(), g.len(), "silu: input and gradient lengths differ");
     g.par_chunks_mut(CHUNK)
         .zip(x.par_chunks(CHUNK))
-        .for_each(|(g, x)| Arch::new().dispatch(Zip(g, Some(x), silu_grad)));
+        .for_each(|(g, x)| {
+            // SAFETY: as in `silu`.
+            if !unsafe { fast_backward(g.as_mut_ptr(), x.as_ptr(), x.len(), None, None) } {
+                Arch::new().dispatch(Zip(g, Some(x), silu_grad));
+            }
+        });
 }
 
 /// `z[i, j] <- v sigmoid(v)` with `v = z[i, j] + b[j]`, in place, for row-major `z`: `[m, n]`
 /// with `n = b.len()`: the bias and SiLU after a linear layer's product, in one pass.
 pub fn bias_silu_inplace(z: &mut [f32], b: &[f32]) {
     z.par_chunks_mut(row_chunk(b.len())).for_each(|z| {
-        Arch::new().dispatch(BiasZip(z, None, b, |_, v| silu_of(v), None));
+        let p = z.as_mut_ptr();
+        // SAFETY: in place over a chunk of whole rows.
+        if !unsafe { fast_forward(p, p, z.len(), Some(b)) } {
+            Arch::new().dispatch(BiasZip(z, None, b, |_, v| silu_of(v), None));
+        }
     });
 }
 
@@ -47,7 +68,12 @@ pub fn bias_silu(z: &[f32], b: &[f32], h: &mut [MaybeUninit<f32>]) {
     let rows = row_chunk(b.len());
     h.par_chunks_mut(rows)
         .zip(z.par_chunks(rows))
-        .for_each(|(h, z)| Arch::new().dispatch(BiasFill(h, z, b, silu_of)));
+        .for_each(|(h, z)| {
+            // SAFETY: chunks of the same whole rows of distinct buffers.
+            if !unsafe { fast_forward(h.as_mut_ptr().cast(), z.as_ptr(), z.len(), Some(b)) } {
+                Arch::new().dispatch(BiasFill(h, z, b, silu_of));
+            }
+        });
 }
 
 /// The backward pass of [`bias_silu`]: `g[i, j] <- g s (1 + v (1 - s))` with
@@ -61,7 +87,18 @@ pub fn bias_silu_backward_inplace(z: &[f32], b: &[f32], g: &mut [f32]) -> Vec<f3
         .zip(z.par_chunks(rows))
         .map(|(g, z)| {
             let mut sums = vec![0.0; n];
-            Arch::new().dispatch(BiasZip(g, Some(z), b, silu_grad, Some(&mut sums)));
+            // SAFETY: as in `bias_silu`.
+            if !unsafe {
+                fast_backward(
+                    g.as_mut_ptr(),
+                    z.as_ptr(),
+                    z.len(),
+                    Some(b),
+                    Some(&mut sums),
+                )
+            } {
+                Arch::new().dispatch(BiasZip(g, Some(z), b, silu_grad, Some(&mut sums)));
+            }
             sums
         })
         .reduce(
@@ -71,6 +108,42 @@ pub fn bias_silu_backward_inplace(z: &[f32], b: &[f32], g: &mut [f32]) -> Vec<f3
                 a
             },
         )
+}
+
+/// [`avx512::forward`] on one chunk when the CPU has AVX-512; `false` (nothing done) otherwise.
+///
+/// # Safety
+/// As [`avx512::forward`], less its availability.
+#[allow(unused_variables)]
+unsafe fn fast_forward(dst: *mut f32, src: *const f32, len: usize, b: Option<&[f32]>) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if avx512::available() {
+        // SAFETY: available, and the caller's bounds.
+        unsafe { avx512::forward(dst, src, len, b) };
+        return true;
+    }
+    false
+}
+
+/// [`avx512::backward`] on one chunk when the CPU has AVX-512; `false` otherwise.
+///
+/// # Safety
+/// As [`avx512::backward`], less its availability.
+#[allow(unused_variables)]
+unsafe fn fast_backward(
+    g: *mut f32,
+    src: *const f32,
+    len: usize,
+    b: Option<&[f32]>,
+    sums: Option<&mut [f32]>,
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if avx512::available() {
+        // SAFETY: available, and the caller's bounds.
+        unsafe { avx512::backward(g, src, len, b, sums) };
+        return true;
+    }
+    false
 }
 
 /// Elements per rayon task for rows of `n`: about [`CHUNK`], in whole rows.
@@ -184,8 +257,8 @@ pub fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + exp(-x))
 }
 
-/// `e^z` within about 2 ulp for `z` in `[-87, 88]`; `z` is clamped to that range, so the result
-/// never overflows to infinity (1.7e38 at most) and far-negative `z` gives about 1.6e-38.
+/// `e^z` within about 2 ulp for `z` in [`EXP_RANGE`]; `z` is clamped to that range, so the
+/// result never overflows to infinity (1.7e38 at most) and far-negative `z` gives about 1.6e-38.
 ///
 /// Cody-Waite range reduction `z = n ln 2 + r` with `|r| <= ln 2 / 2`, a degree-6 minimax
 /// polynomial for `e^r` (Cephes' `expf` coefficients), and `2^n` built from its exponent bits.
@@ -194,23 +267,33 @@ pub fn sigmoid(x: f32) -> f32 {
 pub fn exp(z: f32) -> f32 {
     // Adding 1.5 * 2^23 rounds to the nearest integer and leaves it in the low mantissa bits.
     const ROUND: f32 = 12_582_912.0;
-    const LN2_HI: f32 = 0.693_359_4;
-    const LN2_LO: f32 = -2.121_944_4e-4;
-    let z = z.clamp(-87.0, 88.0);
+    let z = z.clamp(EXP_RANGE[0], EXP_RANGE[1]);
     let shifted = z * std::f32::consts::LOG2_E + ROUND;
     let n = shifted - ROUND;
     let r = z - n * LN2_HI - n * LN2_LO;
-    let p = 1.987_569_1e-4;
-    let p = p * r + 1.398_199_9e-3;
-    let p = p * r + 8.333_452e-3;
-    let p = p * r + 4.166_579_6e-2;
-    let p = p * r + 1.666_666_5e-1;
-    let p = p * r + 0.5;
+    let [first, rest @ ..] = EXP_POLY;
+    let p = rest.iter().fold(first, |p, &c| p * r + c);
     let er = p * r * r + r + 1.0;
     // The integer n sits in the low bits of `shifted`; move it into the exponent field.
     let bits = (shifted.to_bits() as i32 - ROUND.to_bits() as i32 + 127) << 23;
     er * f32::from_bits(bits as u32)
 }
+
+/// The arguments [`exp`] clamps to: `e^z` stays a normal, finite `f32`.
+pub(super) const EXP_RANGE: [f32; 2] = [-87.0, 88.0];
+/// `ln 2` in two parts for the range reduction: `LN2_HI` has few mantissa bits, so `n LN2_HI`
+/// is exact for the `n` that occur.
+pub(super) const LN2_HI: f32 = 0.693_359_4;
+pub(super) const LN2_LO: f32 = -2.121_944_4e-4;
+/// Cephes' `expf` coefficients, highest degree first: `e^r ~ 1 + r + r^2 p(r)`.
+pub(super) const EXP_POLY: [f32; 6] = [
+    1.987_569_1e-4,
+    1.398_199_9e-3,
+    8.333_452e-3,
+    4.166_579_6e-2,
+    1.666_666_5e-1,
+    0.5,
+];
 
 #[cfg(test)]
 mod tests {
@@ -241,8 +324,28 @@ mod tests {
         assert!(sigmoid(-1000.0) < 1e-37);
     }
 
-    /// The chunked kernels agree with a scalar `f64` reference on every element, across chunk
-    /// boundaries and a ragged tail.
+    /// `got` within `tol (1 + |want|)` of `want` on every element.
+    fn assert_close(name: &str, got: &[f32], want: &[f64], tol: f64) {
+        assert_eq!(got.len(), want.len(), "{name}: length");
+        for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+            let err = (f64::from(g) - w).abs();
+            assert!(err <= tol * (1.0 + w.abs()), "{name} at {i}: {g} vs {w}");
+        }
+    }
+
+    /// The elements of an output every element of which a kernel wrote.
+    fn init(y: Vec<MaybeUninit<f32>>) -> Vec<f32> {
+        // SAFETY: the kernels write every element (the length is checked by the comparison).
+        y.into_iter().map(|v| unsafe { v.assume_init() }).collect()
+    }
+
+    fn sig(x: f64) -> f64 {
+        1.0 / (1.0 + (-x).exp())
+    }
+
+    /// The chunked kernels (the AVX-512 path on a CPU that has it) and the portable kernels
+    /// (run directly, as on one that does not) agree with a scalar `f64` reference on every
+    /// element, across chunk boundaries and a ragged tail.
     #[test]
     fn kernels_match_f64_reference() {
         let n = 3 * CHUNK + 77;
@@ -250,36 +353,42 @@ mod tests {
             .map(|i| ((i as f32) * 0.618_034).sin() * 20.0)
             .collect();
         let g: Vec<f32> = (0..n).map(|i| ((i as f32) * 0.414_213).cos()).collect();
-        let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
+        let want_y: Vec<f64> = x.iter().map(|&x| f64::from(x) * sig(x.into())).collect();
+        let want_dx: Vec<f64> = x
+            .iter()
+            .zip(&g)
+            .map(|(&x, &g)| {
+                let (x, s) = (f64::from(x), sig(x.into()));
+                f64::from(g) * s * (1.0 + x * (1.0 - s))
+            })
+            .collect();
 
         let mut y = vec![MaybeUninit::uninit(); n];
         silu(&x, &mut y);
-        // SAFETY: `silu` writes every element.
-        let y: Vec<f32> = y.into_iter().map(|v| unsafe { v.assume_init() }).collect();
-        let mut y2 = x.clone();
-        silu_inplace(&mut y2);
+        let mut y_inplace = x.clone();
+        silu_inplace(&mut y_inplace);
         let mut dx = g.clone();
         silu_backward_inplace(&x, &mut dx);
+        let mut y_portable = vec![MaybeUninit::uninit(); n];
+        Arch::new().dispatch(Fill(&mut y_portable, &x, silu_of));
+        let mut y_portable_inplace = x.clone();
+        Arch::new().dispatch(Zip(&mut y_portable_inplace, None, |_, x| silu_of(x)));
+        let mut dx_portable = g.clone();
+        Arch::new().dispatch(Zip(&mut dx_portable, Some(&x), silu_grad));
 
-        for i in 0..n {
-            let (xi, gi) = (f64::from(x[i]), f64::from(g[i]));
-            let s = sig(xi);
-            let want_y = xi * s;
-            let want_dx = gi * s * (1.0 + xi * (1.0 - s));
-            assert!(
-                (f64::from(y[i]) - want_y).abs() <= 1e-6 * (1.0 + want_y.abs()),
-                "y at {i}"
-            );
-            assert_eq!(y[i], y2[i], "in-place and out-of-place differ at {i}");
-            assert!(
-                (f64::from(dx[i]) - want_dx).abs() <= 1e-6 * (1.0 + want_dx.abs()),
-                "dx at {i}"
-            );
-        }
+        let y = init(y);
+        assert_close("silu", &y, &want_y, 1e-6);
+        assert_close("silu_inplace", &y_inplace, &want_y, 1e-6);
+        assert_close("silu_backward_inplace", &dx, &want_dx, 1e-6);
+        assert_close("portable silu", &init(y_portable), &want_y, 1e-6);
+        assert_close("portable in place", &y_portable_inplace, &want_y, 1e-6);
+        assert_close("portable backward", &dx_portable, &want_dx, 1e-6);
+        assert_eq!(y, y_inplace, "in-place and out-of-place differ");
     }
 
-    /// The bias variants agree with the same reference on `z + b`, across row chunks, and the
-    /// backward pass's column sums with the sums of its output.
+    /// The bias variants, both paths, agree with the same reference on `z + b`, across row
+    /// chunks and rows of 37 (two full vectors and a masked one), and the backward pass's
+    /// column sums with the sums of the reference.
     #[test]
     fn bias_kernels_match_f64_reference() {
         let n = 37;
@@ -289,37 +398,90 @@ mod tests {
             .collect();
         let b: Vec<f32> = (0..n).map(|j| (j as f32 - 18.0) * 0.5).collect();
         let g: Vec<f32> = (0..m * n).map(|i| ((i as f32) * 0.414_213).cos()).collect();
-        let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
+        let v = |i: usize| f64::from(z[i]) + f64::from(b[i % n]);
+        let want_h: Vec<f64> = (0..m * n).map(|i| v(i) * sig(v(i))).collect();
+        let want_dz: Vec<f64> = (0..m * n)
+            .map(|i| {
+                let s = sig(v(i));
+                f64::from(g[i]) * s * (1.0 + v(i) * (1.0 - s))
+            })
+            .collect();
+        let mut want_sums = vec![0.0f64; n];
+        want_dz
+            .iter()
+            .enumerate()
+            .for_each(|(i, d)| want_sums[i % n] += d);
 
         let mut h = vec![MaybeUninit::uninit(); m * n];
         bias_silu(&z, &b, &mut h);
-        // SAFETY: `bias_silu` writes every element.
-        let h: Vec<f32> = h.into_iter().map(|v| unsafe { v.assume_init() }).collect();
-        let mut h2 = z.clone();
-        bias_silu_inplace(&mut h2, &b);
+        let mut h_inplace = z.clone();
+        bias_silu_inplace(&mut h_inplace, &b);
         let mut dz = g.clone();
         let sums = bias_silu_backward_inplace(&z, &b, &mut dz);
+        let mut h_portable = vec![MaybeUninit::uninit(); m * n];
+        Arch::new().dispatch(BiasFill(&mut h_portable, &z, &b, silu_of));
+        let mut h_portable_inplace = z.clone();
+        let silu_in_place = |_, v| silu_of(v);
+        Arch::new().dispatch(BiasZip(
+            &mut h_portable_inplace,
+            None,
+            &b,
+            silu_in_place,
+            None,
+        ));
+        let mut dz_portable = g.clone();
+        let mut sums_portable = vec![0.0; n];
+        let sums_out = Some(sums_portable.as_mut_slice());
+        Arch::new().dispatch(BiasZip(&mut dz_portable, Some(&z), &b, silu_grad, sums_out));
 
-        let mut want_sums = vec![0.0f64; n];
-        for i in 0..m * n {
-            let v = f64::from(z[i]) + f64::from(b[i % n]);
-            let s = sig(v);
-            let want_h = v * s;
-            let want_dz = f64::from(g[i]) * s * (1.0 + v * (1.0 - s));
-            want_sums[i % n] += want_dz;
-            assert!(
-                (f64::from(h[i]) - want_h).abs() <= 1e-5 * (1.0 + want_h.abs()),
-                "h at {i}"
-            );
-            assert_eq!(h[i], h2[i], "in-place and out-of-place differ at {i}");
-            assert!(
-                (f64::from(dz[i]) - want_dz).abs() <= 1e-5 * (1.0 + want_dz.abs()),
-                "dz at {i}"
-            );
+        let h = init(h);
+        assert_close("bias_silu", &h, &want_h, 1e-5);
+        assert_close("bias_silu_inplace", &h_inplace, &want_h, 1e-5);
+        assert_close("bias_silu_backward_inplace", &dz, &want_dz, 1e-5);
+        assert_close("column sums", &sums, &want_sums, 1e-4);
+        assert_close("portable bias_silu", &init(h_portable), &want_h, 1e-5);
+        assert_close("portable in place", &h_portable_inplace, &want_h, 1e-5);
+        assert_close("portable backward", &dz_portable, &want_dz, 1e-5);
+        assert_close("portable column sums", &sums_portable, &want_sums, 1e-4);
+        assert_eq!(h, h_inplace, "in-place and out-of-place differ");
+    }
+
+    /// The AVX-512 `exp` and `sigmoid` against `f64` over the whole clamped range and beyond
+    /// it (skipped, with a message, on a CPU without AVX-512).
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx512_exp_and_sigmoid_match_f64() {
+        use std::arch::x86_64::{_mm512_loadu_ps, _mm512_storeu_ps};
+        if !avx512::available() {
+            eprintln!("skipped: this CPU has no AVX-512");
+            return;
         }
-        for j in 0..n {
-            let tol = 1e-4 * (1.0 + want_sums[j].abs());
-            assert!((f64::from(sums[j]) - want_sums[j]).abs() <= tol, "sum {j}");
+        let zs: Vec<f32> = (0..160_000).map(|i| -100.0 + i as f32 * 0.001_25).collect();
+        let (mut worst_exp, mut worst_sig) = (0.0f64, 0.0f64);
+        for z in zs.chunks_exact(16) {
+            let (mut e, mut s) = ([0.0f32; 16], [0.0f32; 16]);
+            // SAFETY: AVX-512 is available; the arrays hold 16 lanes.
+            unsafe {
+                let v = _mm512_loadu_ps(z.as_ptr());
+                _mm512_storeu_ps(e.as_mut_ptr(), avx512::exp(v));
+                _mm512_storeu_ps(s.as_mut_ptr(), avx512::sigmoid(v));
+            }
+            for ((&z, &e), &s) in z.iter().zip(&e).zip(&s) {
+                let zc = f64::from(z.clamp(EXP_RANGE[0], EXP_RANGE[1]));
+                worst_exp = worst_exp.max(((f64::from(e) - zc.exp()) / zc.exp()).abs());
+                // `exp(-z)` is clamped too: the same range, mirrored.
+                let want = sig(f64::from(z.clamp(-EXP_RANGE[1], -EXP_RANGE[0])));
+                worst_sig = worst_sig.max(((f64::from(s) - want) / want).abs());
+            }
         }
+        let eps = f64::from(f32::EPSILON);
+        assert!(
+            worst_exp < 3.0 * eps,
+            "exp: worst relative error {worst_exp:e}"
+        );
+        assert!(
+            worst_sig < 4.0 * eps,
+            "sigmoid: worst relative error {worst_sig:e}"
+        );
     }
 }

@@ -1,6 +1,8 @@
 //! SiLU as one fused operation per direction.
 
 mod autodiff;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 mod flex;
 pub(in crate::fused) mod kernel;
 
