@@ -7,13 +7,17 @@ use std::mem::MaybeUninit;
 /// A new `f32` tensor of `shape` whose elements `write` sets, every one of them. Not
 /// `FlexTensor::empty`, which zeroes its buffer and then copies it to realign it.
 pub fn new_f32(shape: Shape, write: impl FnOnce(&mut [MaybeUninit<f32>])) -> FlexTensor {
-    let n = shape.num_elements();
+    from_vec(vec_f32(shape.num_elements(), write), shape)
+}
+
+/// A new vector of `n` elements that `write` sets, every one of them, without zeroing first.
+pub fn vec_f32(n: usize, write: impl FnOnce(&mut [MaybeUninit<f32>])) -> Vec<f32> {
     let mut data = Vec::with_capacity(n);
     write(&mut data.spare_capacity_mut()[..n]);
     // SAFETY: `write` is required to initialise all `n` elements; the callers' kernels (a full
     // element-wise map, or a gemm that writes its whole destination) do.
     unsafe { data.set_len(n) };
-    from_vec(data, shape)
+    data
 }
 
 /// A row-major `f32` tensor of `shape` holding `values`, which must have its element count.

@@ -2,7 +2,7 @@
 //! to `gemm`; other dtypes take the composition.
 
 use super::{LinearOps, composed};
-use crate::fused::buffer::{contiguous, from_vec, new_f32, offsets};
+use crate::fused::buffer::{contiguous, from_vec, new_f32, offsets, vec_f32};
 use crate::fused::silu_ops::kernel;
 use burn::backend::flex::{Flex, FlexTensor};
 use burn::backend::{DType, Shape, TensorMetadata};
@@ -248,13 +248,7 @@ fn split_sum(dst: &mut [MaybeUninit<f32>], lhs: Matrix, rhs: Matrix, accumulate:
         || part(*start, *len, dst, accumulate),
         || {
             rest.par_iter()
-                .map(|&(start, len)| {
-                    let mut p = Vec::with_capacity(size);
-                    part(start, len, &mut p.spare_capacity_mut()[..size], false);
-                    // SAFETY: gemm without accumulation writes every element.
-                    unsafe { p.set_len(size) };
-                    p
-                })
+                .map(|&(start, len)| vec_f32(size, |p| part(start, len, p, false)))
                 .collect::<Vec<Vec<f32>>>()
         },
     );
@@ -288,6 +282,26 @@ fn gemm_into(
         dst.len() == m * n && rhs.rows == k,
         "gemm_into: shapes disagree"
     );
+    if n < THIN && k > m && m >= THIN {
+        // A few output columns and a long sum (the last layer's weight gradient, 512 x 2 over
+        // a batch of 4096): gemm runs the transposed product 4x faster (0.35 ms against 1.43
+        // on one thread), as a row-major `n x m` that is then transposed into place.
+        let t = vec_f32(m * n, |t| {
+            gemm_into(t, rhs.t(), lhs.t(), false, parallelism)
+        });
+        for (i, row) in dst.chunks_mut(n).enumerate() {
+            for (j, d) in row.iter_mut().enumerate() {
+                // SAFETY: `dst` is initialised when `accumulate` is set.
+                let old = if accumulate {
+                    unsafe { d.assume_init() }
+                } else {
+                    0.0
+                };
+                *d = MaybeUninit::new(old + t[j * m + i]);
+            }
+        }
+        return;
+    }
     // SAFETY: `dst` holds `m n` elements, written row-major (row stride `n`); `lhs` and `rhs`
     // point into live storages with the given shapes and strides. gemm computes
     // `dst = alpha dst + beta lhs rhs` and reads `dst` only when `read_dst` is set, which the
