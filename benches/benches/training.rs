@@ -145,8 +145,36 @@ fn sgemm(c: &mut Criterion) {
     group.finish();
 }
 
+/// The fused SiLU over one hidden activation of the 2-D model (4096 x 512, 8 MiB) into a new
+/// buffer, in elements per second: one input over and over (it stays in cache), and eight
+/// inputs and outputs in rotation (128 MiB), as in a training step, where an activation has
+/// left the cache by the time its pass runs.
 #[cfg(feature = "flex")]
-criterion_group!(benches, path_sample, training_step, matmul, sgemm);
+fn silu(c: &mut Criterion) {
+    let device = bench_device();
+    let (m, n) = (4096, 512);
+    let inputs: Vec<Tensor<2>> = (0..8)
+        .map(|_| Tensor::random([m, n], Distribution::Normal(0.0, 1.0), &device))
+        .collect();
+    let mut group = c.benchmark_group("silu_f32");
+    group.throughput(Throughput::Elements((m * n) as u64));
+    for (name, buffers) in [("in_cache", 1), ("rotating_8", 8)] {
+        let mut outputs: Vec<Option<Tensor<2>>> = vec![None; buffers];
+        let mut i = 0;
+        group.bench_function(name, |bench| {
+            bench.iter(|| {
+                i = (i + 1) % buffers;
+                // The input is shared (cloned), so the kernel writes a new buffer; the one it
+                // replaces is freed for the next call.
+                outputs[i] = Some(fm_models::fused::silu(inputs[i].clone()));
+            })
+        });
+    }
+    group.finish();
+}
+
+#[cfg(feature = "flex")]
+criterion_group!(benches, path_sample, training_step, matmul, sgemm, silu);
 #[cfg(not(feature = "flex"))]
 criterion_group!(benches, path_sample, training_step, matmul);
 criterion_main!(benches);
