@@ -26,7 +26,8 @@ const ROWS: usize = 64;
 const LONG_SUM: usize = 4;
 
 /// Products with fewer output columns than this (the last layer's, 2 for 2-D data) are split
-/// over the pool by rows, where gemm would run them on one thread.
+/// over the pool by rows, where gemm would run them on one thread; with a sum longer than their
+/// rows (that layer's weight gradient) they are computed transposed (`gemm_into`).
 const THIN: usize = 16;
 
 impl LinearOps for Flex {

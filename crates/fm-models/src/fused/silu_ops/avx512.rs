@@ -1,7 +1,8 @@
 //! The SiLU kernels' per-element math written for AVX-512, 16 lanes at a time.
 //!
 //! The portable kernels (the scalar functions in `kernel.rs`, vectorised by the compiler) spend
-//! about 0.52 ns an element here, compute-bound: `1 / (1 + e)` compiles to a full-precision
+//! about 0.52 ns an element on an activation in cache (4096 x 512, passed over repeatedly, one
+//! thread), compute-bound: `1 / (1 + e)` compiles to a full-precision
 //! division, and `2^n` to four integer operations. This path computes the same formulas with
 //! `vrcp14ps` and one Newton step for the reciprocal (relative error about 2^-28, below `f32`'s
 //! rounding) and `vscalefps` for `2^n`: 0.35 ns an element on the same data. Rows of any width
