@@ -50,7 +50,7 @@ fn training_step(c: &mut Criterion) {
     for batch in [1024, 4096] {
         let mut model = Some(TimeMlpConfig::new(DIM).init(&device));
         // The optimizer `fm train` uses.
-        let mut optim = FusedAdamConfig::new().init(None);
+        let mut optim = FusedAdamConfig::new().init();
         let x0 = Tensor::<2>::random([batch, DIM], Distribution::Normal(0.0, 1.0), &device);
         let x1 = Tensor::<2>::random([batch, DIM], Distribution::Normal(0.0, 1.0), &device);
         let t = Tensor::<1>::random([batch], Distribution::Uniform(0.0, 1.0), &device);

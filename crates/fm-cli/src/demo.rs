@@ -10,9 +10,9 @@ use anyhow::{Context, Result};
 use burn::tensor::Device;
 use clap::Args;
 use fm_models::UNetConfig;
-use fm_ode::{Divergence, Method, SolverConfig};
+use fm_ode::{Divergence, Method, SaveAt, SolveError, SolverConfig};
 use fm_train::data::{DataSource, Points, to_pixels_nhwc};
-use fm_train::eval::{Guidance, load_run, straightness};
+use fm_train::eval::{Guidance, Paths, load_run, straightness};
 use fm_train::train::TrainConfig;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -126,7 +126,13 @@ fn points_results(a: &DemoArgs, device: &Device) -> Result<Value> {
     )?;
     // Trajectories of 400 points saved at 41 times.
     let times = trajectory_times(40);
-    let (states, _) = trained.trajectories(400, &times, &solver.config(), device)?;
+    let mut paths = Paths::new(400);
+    let saving = solver.config().saving(SaveAt::Times(times.clone()));
+    trained.sample_each(400, 400, &saving, device, None, |batch| {
+        paths.add(&batch.saved);
+        Ok::<(), SolveError>(())
+    })?;
+    let states = paths.states;
     plot::trajectories(&states, &a.out.join("trajectories.png"))?;
     report["straightness"] = json!(straightness(&states, &times));
     // Model log-density on a 80 x 80 grid.

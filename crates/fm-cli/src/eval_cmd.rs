@@ -7,7 +7,7 @@ use burn::tensor::Device;
 use clap::Args;
 use fm_ode::{Divergence, Method, SolverConfig, Stats};
 use fm_train::data::{DataSource, Points, Split};
-use fm_train::eval::{TrainedRun, energy_distance, load_run, sliced_w1};
+use fm_train::eval::{BpdEstimator, TrainedRun, energy_distance, load_run, sliced_w1};
 use fm_train::train::parse_path;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -16,18 +16,19 @@ use std::path::{Path, PathBuf};
 
 #[derive(Args, Clone)]
 pub struct SolverArgs {
-    /// ODE solver: dopri5 (adaptive), euler, midpoint, heun, rk4 (fixed steps).
+    /// ODE method: dopri5, euler, midpoint, heun, rk4. dopri5 takes adaptive steps unless
+    /// --steps is given; the others always take fixed steps.
     #[arg(long, default_value = "dopri5")]
     pub solver: Method,
-    /// Relative tolerance of dopri5.
+    /// Relative tolerance of adaptive dopri5.
     #[arg(long, default_value_t = 1e-5)]
     pub rtol: f64,
-    /// Absolute tolerance of dopri5.
+    /// Absolute tolerance of adaptive dopri5.
     #[arg(long, default_value_t = 1e-5)]
     pub atol: f64,
-    /// Steps of a fixed-step solver.
-    #[arg(long, default_value_t = 20)]
-    pub steps: usize,
+    /// Fixed steps (default 20 for euler, midpoint, heun, rk4; dopri5 runs adaptive without it).
+    #[arg(long, value_parser = at_least_one())]
+    pub steps: Option<usize>,
     /// Points per solve (bounds memory).
     #[arg(long, default_value_t = 10_000)]
     pub batch: usize,
@@ -40,6 +41,9 @@ pub struct SolverArgs {
     pub schedule: Option<String>,
 }
 
+/// Fixed steps of euler, midpoint, heun and rk4 when `--steps` is not given.
+const DEFAULT_STEPS: usize = 20;
+
 impl SolverArgs {
     /// dopri5 at `tol` (relative and absolute), in batches of `batch`, EMA weights.
     pub fn dopri5(tol: f64, batch: usize) -> Self {
@@ -47,7 +51,7 @@ impl SolverArgs {
             solver: Method::Dopri5,
             rtol: tol,
             atol: tol,
-            steps: 20,
+            steps: None,
             batch,
             raw_weights: false,
             schedule: None,
@@ -68,9 +72,9 @@ impl SolverArgs {
     }
 
     pub fn config(&self) -> SolverConfig {
-        match self.solver {
-            Method::Dopri5 => SolverConfig::dopri5(self.rtol, self.atol),
-            m => SolverConfig::fixed(m, self.steps),
+        match (self.solver, self.steps) {
+            (Method::Dopri5, None) => SolverConfig::dopri5(self.rtol, self.atol),
+            (m, steps) => SolverConfig::fixed(m, steps.unwrap_or(DEFAULT_STEPS)),
         }
     }
 }
@@ -91,7 +95,9 @@ pub struct NllArgs {
     /// [default: exact for points, hutchinson for images]
     #[arg(long)]
     divergence: Option<Divergence>,
-    /// Images: uniform dequantizations per image in the importance-weighted bpd estimate.
+    /// Images: uniform dequantizations per image in the importance-weighted bpd estimate. Above
+    /// 1 with Hutchinson's divergence the estimate is biased low and no longer a bound (the JSON
+    /// says so in `estimator` and `upper_bound`).
     #[arg(long, default_value_t = 1, value_parser = at_least_one())]
     dequant_samples: usize,
     /// Seed of the evaluation points, dequantization and probes.
@@ -197,12 +203,22 @@ fn bpd_report(
         &mut rng,
     )?;
     let (mean, stderr) = mean_and_stderr(&bpd);
+    let estimator = BpdEstimator::new(s.divergence, s.dequant_samples);
+    if !estimator.upper_bound {
+        eprintln!(
+            "note: {} is biased low and is not an upper bound on the bpd \
+             (use --dequant-samples 1 or --divergence exact for a bound)",
+            estimator.name
+        );
+    }
     Ok(json!({
         "bpd": mean,
         "bpd_stderr": stderr,
         "images": bpd.len(),
         "dequant_samples": s.dequant_samples,
         "divergence": format!("{:?}", s.divergence),
+        "estimator": estimator.name,
+        "upper_bound": estimator.upper_bound,
         "rtol": solver.rtol,
         "atol": solver.atol,
         "nll_nfe": mean_nfe(&stats),

@@ -5,8 +5,9 @@ use crate::eval_cmd::{SolverArgs, mean_nfe};
 use crate::{Common, at_least_one, device, plot};
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use fm_ode::SaveAt;
 use fm_train::data::{DataSource, NpyType, NpyWriter, Points, to_pixels_nhwc, write_npy};
-use fm_train::eval::{Guidance, TrainedRun, straightness};
+use fm_train::eval::{Guidance, Paths, TrainedRun, straightness};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
@@ -39,8 +40,10 @@ pub struct SampleArgs {
     /// Seed of the source noise.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Also follow up to 1000 of the samples from noise to data, save their paths at 41 times as
-    /// an .npy file ([41, n, D] float32), and report their straightness.
+    /// Also save the paths of the first (up to 1000) samples from noise to data at 41 times as
+    /// an .npy file ([41, n, D] float32), and report their straightness. They come from the
+    /// same solves as the samples (same noise, guidance and steps; states between steps are
+    /// interpolated), and end at the samples written.
     #[arg(long)]
     save_trajectories: Option<PathBuf>,
     /// Draw the saved paths: lines for 2-D points, rows of images from noise to data for images.
@@ -158,14 +161,22 @@ pub fn cmd_sample(a: &SampleArgs) -> Result<Value> {
         values: Vec::new(),
         dim: trained.config.model.data_dim(),
     };
+    // The paths are those of the first samples written, from the same solves.
+    let times = trajectory_times(40);
+    let mut config = a.solver.config();
+    let mut paths = a.save_trajectories.as_ref().map(|_| {
+        config = config.clone().saving(SaveAt::Times(times.clone()));
+        Paths::new(a.n.min(1000))
+    });
     let began = Instant::now();
     let stats = trained.sample_each(
         a.n,
         a.solver.batch,
-        &a.solver.config(),
+        &config,
         &device,
         guide.as_ref(),
-        |points| -> Result<()> {
+        |batch| -> Result<()> {
+            let points = batch.samples;
             if let Some(w) = writer.as_mut() {
                 match shape {
                     Some(shape) => w.write_u8(&to_pixels_nhwc(&points.values, shape)),
@@ -175,6 +186,9 @@ pub fn cmd_sample(a: &SampleArgs) -> Result<Value> {
             }
             let room = (keep - shown.len()).min(points.len()) * points.dim;
             shown.values.extend_from_slice(&points.values[..room]);
+            if let Some(paths) = paths.as_mut() {
+                paths.add(&batch.saved);
+            }
             Ok(())
         },
     )?;
@@ -189,10 +203,8 @@ pub fn cmd_sample(a: &SampleArgs) -> Result<Value> {
     if let Some(g) = &guide {
         report["guidance"] = json!(g.weight);
     }
-    if let Some(path) = &a.save_trajectories {
-        let times = trajectory_times(40);
-        let (states, _) =
-            trained.trajectories(a.n.min(1000), &times, &a.solver.config(), &device)?;
+    if let (Some(path), Some(paths)) = (&a.save_trajectories, paths) {
+        let states = paths.states;
         let values: Vec<f32> = states
             .iter()
             .flat_map(|s| s.values.iter().copied())

@@ -68,13 +68,17 @@ pub struct TrainArgs {
     /// Decoupled weight decay; > 0 switches Adam to AdamW.
     #[arg(long, default_value_t = 0.0)]
     weight_decay: f64,
+    /// Adam's epsilon (PyTorch's default). Saved with the run.
+    #[arg(long, default_value_t = fm_train::train::ADAM_EPSILON)]
+    adam_eps: f64,
     /// Linear learning-rate warmup steps. [default: 0 for points, 500 for images]
     #[arg(long)]
     warmup: Option<usize>,
     /// Cosine decay of the learning rate to 0 after warmup.
     #[arg(long)]
     cosine: bool,
-    /// Clip the global gradient norm. [default: none for points, 1 for images]
+    /// Clip the global gradient norm (over all parameters at once, as PyTorch's
+    /// clip_grad_norm_). [default: none for points, 1 for images]
     #[arg(long)]
     grad_clip: Option<f64>,
     /// EMA decay of the evaluated weights. [default: 0.999 for points, 0.9999 for images]
@@ -109,10 +113,14 @@ pub struct TrainArgs {
     /// The run folder (config, checkpoints, metrics).
     #[arg(long)]
     out: PathBuf,
-    /// Float type of weights and activations: f32, f16 or bf16 (on backends that support it;
-    /// no f32 master copy: burn 0.22 has no mixed precision). Saved with the run.
+    /// Float type of the forward and backward passes: f32, f16 or bf16 (mixed precision, as
+    /// torch.autocast: the weights, Adam's moments and the EMA stay f32). Saved with the run.
     #[arg(long, default_value = "f32")]
     dtype: String,
+    /// Write the mean loss to metrics.jsonl every N steps (and at checkpoints). Each line reads
+    /// the loss back from the device: on a GPU, 10 to 100 keeps the host ahead of it.
+    #[arg(long, default_value_t = 1, value_parser = crate::at_least_one())]
+    log_every: usize,
     /// Train data-parallel on several devices, comma-separated (e.g. cuda:0,cuda:1 or
     /// vulkan,cpu): each takes an equal share of --batch-size, which stays the global batch, so
     /// the learning rate means what it means on one device. Overrides --device.
@@ -196,6 +204,7 @@ fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
     config.batch_size = a.batch_size.unwrap_or(config.batch_size);
     config.lr = a.lr.unwrap_or(config.lr);
     config.weight_decay = a.weight_decay;
+    config.adam_epsilon = a.adam_eps;
     config.warmup_steps = a.warmup.unwrap_or(config.warmup_steps);
     config.cosine_decay = a.cosine;
     config.grad_clip = a.grad_clip.or(config.grad_clip);
@@ -207,6 +216,7 @@ fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
     config.keep_checkpoints = a.keep_checkpoints;
     config.skip_nonfinite = a.skip_nonfinite;
     config.dtype = a.dtype.clone();
+    config.log_every = a.log_every;
     config.validate().map_err(|e| anyhow::anyhow!(e))?;
     Ok(config)
 }
@@ -223,7 +233,7 @@ pub fn cmd_train(a: &TrainArgs) -> Result<Value> {
     } else {
         train_config(a)?
     };
-    // A resumed run keeps the float type it was trained in.
+    // The devices hold the f32 weights; the run's dtype is its compute type.
     let names = if a.devices.is_empty() {
         std::slice::from_ref(&a.common.device)
     } else {
@@ -231,7 +241,7 @@ pub fn cmd_train(a: &TrainArgs) -> Result<Value> {
     };
     let devices = names
         .iter()
-        .map(|d| device::parse_with_dtype(d, &config.dtype))
+        .map(|d| device::parse(d))
         .collect::<Result<Vec<_>>>()?;
     run_training(&config, &a.out, &devices, a.resume, a.common.json)
 }

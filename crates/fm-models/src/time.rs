@@ -8,10 +8,11 @@ use burn::tensor::{Tensor, TensorData};
 pub enum TimeEmbedding {
     /// `t` itself, one feature (Meta's 2-D example).
     Raw,
-    /// `[sin(2 pi f_k t), cos(2 pi f_k t)]` for `dim / 2` frequencies `f_k` spaced geometrically
-    /// from 1 to `max_frequency` (Transformer-style Fourier features), plus `t` itself.
+    /// `[sin(2 pi f_k t), cos(2 pi f_k t)]` for `max(dim / 2, 1)` frequencies `f_k` spaced
+    /// geometrically from 1 to `max_frequency` (Transformer-style Fourier features), plus `t`
+    /// itself.
     Sinusoidal {
-        /// Number of sin/cos features (even).
+        /// Number of sin/cos features (an odd `dim` is rounded down to even, 0 up to 2).
         dim: usize,
         /// The highest frequency, in cycles per unit time.
         max_frequency: f64,
@@ -23,7 +24,7 @@ impl TimeEmbedding {
     pub fn output_dim(&self) -> usize {
         match self {
             Self::Raw => 1,
-            Self::Sinusoidal { dim, .. } => dim + 1,
+            Self::Sinusoidal { dim, .. } => 2 * frequencies(*dim) + 1,
         }
     }
 
@@ -34,7 +35,7 @@ impl TimeEmbedding {
         match *self {
             Self::Raw => t,
             Self::Sinusoidal { dim, max_frequency } => {
-                let half = (dim / 2).max(1);
+                let half = frequencies(dim);
                 let freqs: Vec<f32> = (0..half)
                     .map(|k| {
                         let frac = if half > 1 {
@@ -45,10 +46,18 @@ impl TimeEmbedding {
                         (2.0 * std::f64::consts::PI * max_frequency.powf(frac)) as f32
                     })
                     .collect();
-                let freqs = Tensor::<2>::from_data(TensorData::new(freqs, [1, half]), &t.device());
+                let freqs = Tensor::<2>::from_data(
+                    TensorData::new(freqs, [1, half]),
+                    (&t.device(), t.dtype()),
+                );
                 let angles = t.clone() * freqs;
                 Tensor::cat(vec![t, angles.clone().sin(), angles.cos()], 1)
             }
         }
     }
+}
+
+/// The number of frequencies of a sinusoidal embedding with `dim` sin/cos features.
+fn frequencies(dim: usize) -> usize {
+    (dim / 2).max(1)
 }

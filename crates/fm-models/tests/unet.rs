@@ -81,3 +81,26 @@ fn parameter_counts_match_known_models() {
     eprintln!("cifar10 preset (256 channels): {paper} parameters");
     assert!((paper as f64 / n as f64 - 4.0).abs() < 0.1, "{paper}");
 }
+
+/// The time embedding's width is what its forward pass makes, odd sizes included, so a U-Net
+/// with odd base channels builds and runs.
+#[test]
+fn odd_widths_build_and_run() {
+    use fm_models::TimeEmbedding;
+    let dev = Device::flex();
+    for dim in [0, 1, 2, 3, 7, 16] {
+        let emb = TimeEmbedding::Sinusoidal {
+            dim,
+            max_frequency: 100.0,
+        };
+        let out = emb.forward(Tensor::from_floats([0.1f32, 0.7], &dev));
+        assert_eq!(out.dims(), [2, emb.output_dim()], "dim {dim}");
+    }
+    let mut config = UNetConfig::preset("tiny", 1, 8).unwrap();
+    config.base_channels = 9;
+    config.groups = 3;
+    let model = config.init(&dev);
+    let x = Tensor::<4>::random([2, 1, 8, 8], Distribution::Normal(0.0, 1.0), &dev);
+    let v = model.forward(x, Tensor::from_floats([0.1f32, 0.5], &dev), None);
+    assert_eq!(v.dims(), [2, 1, 8, 8]);
+}

@@ -39,6 +39,7 @@
 //! ```
 
 mod control;
+mod dense;
 pub mod divergence;
 mod field;
 mod likelihood;

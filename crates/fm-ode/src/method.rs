@@ -50,10 +50,16 @@ impl Method {
         }
     }
 
-    /// Vector-field evaluations per fixed step: the tableau's stages (a step of `n` stages costs
-    /// `n` NFE; first-same-as-last saves one of them on every adaptive step but the first).
+    /// The tableau's stages.
     pub fn stages(self) -> usize {
         self.tableau().c.len()
+    }
+
+    /// Vector-field evaluations per step, fixed or adaptive, after the first: the stages, less
+    /// one for a first-same-as-last method (dopri5: 6), whose last stage is the next step's
+    /// first. The first step costs one more.
+    pub fn evaluations_per_step(self) -> usize {
+        self.stages() - usize::from(self.tableau().fsal)
     }
 
     /// Whether the method carries an error estimate (and so supports adaptive steps).

@@ -1,6 +1,7 @@
 //! The one solve entry point: [`solve`] with a [`SolverConfig`] of orthogonal parts.
 
 use crate::control::{Adaptive, StepControl};
+use crate::dense::{Dense, StepEnds};
 use crate::field::VectorField;
 use crate::method::Method;
 use crate::save::SaveAt;
@@ -127,13 +128,15 @@ impl<F: ?Sized> Counted<'_, F> {
 /// Saves states as the solve passes the requested times.
 struct Saver<S> {
     every_step: bool,
+    /// The direction of integration, +1 or -1.
+    dir: f64,
     times: Vec<f64>,
     next: usize,
     ts: Vec<f64>,
     ys: Vec<S>,
 }
 
-impl<S: Clone> Saver<S> {
+impl<S: OdeState> Saver<S> {
     fn new(save: &SaveAt, t0: f64, t1: f64) -> Result<Self, SolveError> {
         let dir = (t1 - t0).signum();
         let times = match save {
@@ -155,6 +158,7 @@ impl<S: Clone> Saver<S> {
         };
         Ok(Self {
             every_step: matches!(save, SaveAt::Steps),
+            dir,
             times,
             next: 0,
             ts: Vec::new(),
@@ -162,22 +166,51 @@ impl<S: Clone> Saver<S> {
         })
     }
 
-    /// The next save time strictly ahead of `t`, if any.
-    fn next_stop(&self) -> Option<f64> {
-        self.times.get(self.next).copied()
+    /// Whether a requested time lies strictly inside the step that ends at `t1`.
+    fn wants_before(&self, t1: f64) -> bool {
+        self.times
+            .get(self.next)
+            .is_some_and(|&s| !same_time(s, t1) && (t1 - s) * self.dir > 0.0)
     }
 
-    /// Records `y` at `t` if it is a requested time (or every step is saved).
-    fn visit(&mut self, t: f64, y: &S) {
-        let mut hit = self.every_step;
-        while self.next_stop().is_some_and(|s| same_time(s, t)) {
+    /// Records the states of the requested times strictly before `t1`, from the step's
+    /// interpolant.
+    fn interpolate(&mut self, t1: f64, dense: &Dense<S>) {
+        while self.wants_before(t1) {
+            let t = self.times[self.next];
+            self.ts.push(t);
+            self.ys.push(dense.at(t));
             self.next += 1;
-            hit = true;
         }
-        if hit {
+    }
+
+    /// Records `y` at the step end `t` if it is a requested time (saved as requested) or every
+    /// step is saved.
+    fn visit(&mut self, t: f64, y: &S) {
+        let mut hit = self.every_step.then_some(t);
+        while let Some(&s) = self.times.get(self.next).filter(|&&s| same_time(s, t)) {
+            self.next += 1;
+            hit = Some(s);
+        }
+        if let Some(t) = hit {
             self.ts.push(t);
             self.ys.push(y.clone());
         }
+    }
+
+    /// Saves what a finished step from `e.t0` to `e.t1` holds: interpolated states inside it
+    /// (with the method's own dense output when its tableau has one and the stages `ks` are
+    /// given) and its end.
+    fn step(&mut self, tab: &Tableau, e: &StepEnds<'_, S>, ks: Option<&[S]>) {
+        let t1 = e.t1;
+        if self.wants_before(t1) {
+            let dense = match (tab.dense_mid, ks) {
+                (Some(mid), Some(ks)) => Dense::quartic(e, ks, mid),
+                _ => Dense::hermite(e),
+            };
+            self.interpolate(t1, &dense);
+        }
+        self.visit(t1, e.y1);
     }
 }
 
@@ -186,8 +219,8 @@ struct Step<S> {
     y1: S,
     /// `h sum_i (b_i - b*_i) k_i`, when the method has an embedded solution.
     error: Option<S>,
-    /// `f(t + h, y1)`, when the method computed it anyway (first same as last).
-    f1: Option<S>,
+    /// The stages `k_i`; with first-same-as-last the last is `f(t + h, y1)`.
+    ks: Vec<S>,
 }
 
 fn rk_step<S: OdeState, F: VectorField<S> + ?Sized>(
@@ -227,8 +260,7 @@ fn rk_step<S: OdeState, F: VectorField<S> + ?Sized>(
             .collect();
         S::linear_combination(&terms)
     });
-    let f1 = if tab.fsal { ks.pop() } else { None };
-    Step { y1, error, f1 }
+    Step { y1, error, ks }
 }
 
 /// Integrates `dy/dt = field(t, y)` from `(t0, y0)` to `t1` (which may be below `t0`).
@@ -255,7 +287,7 @@ pub fn solve<S: OdeState, F: VectorField<S> + ?Sized>(
             solve_adaptive(&mut f, y0, t0, t1, config.method, ctrl, &mut saver)?
         }
         control => {
-            let grid = fixed_grid(control, t0, t1, &saver.times)?;
+            let grid = fixed_grid(control, t0, t1)?;
             solve_fixed(&mut f, y0, &grid, config.method, &mut saver)?
         }
     };
@@ -267,16 +299,11 @@ pub fn solve<S: OdeState, F: VectorField<S> + ?Sized>(
     })
 }
 
-/// The step boundaries of a fixed-step solve, with the save times merged in.
-fn fixed_grid(
-    control: &StepControl,
-    t0: f64,
-    t1: f64,
-    save_times: &[f64],
-) -> Result<Vec<f64>, SolveError> {
+/// The step boundaries of a fixed-step solve.
+fn fixed_grid(control: &StepControl, t0: f64, t1: f64) -> Result<Vec<f64>, SolveError> {
     let span = t1 - t0;
     let dir = span.signum();
-    let mut grid = match control {
+    let grid = match control {
         StepControl::FixedSteps(0) => {
             return Err(SolveError::Invalid(
                 "the number of steps must be at least 1".into(),
@@ -313,9 +340,6 @@ fn fixed_grid(
         }
         StepControl::Adaptive(_) => unreachable!("adaptive control has no fixed grid"),
     };
-    grid.extend_from_slice(save_times);
-    grid.sort_by(|a, b| ((a - b) * dir).total_cmp(&0.0));
-    grid.dedup_by(|later, earlier| same_time(*later, *earlier));
     Ok(grid)
 }
 
@@ -333,13 +357,42 @@ fn solve_fixed<S: OdeState, F: VectorField<S> + ?Sized>(
     saver: &mut Saver<S>,
 ) -> Result<(S, Stats), SolveError> {
     let tab = method.tableau();
-    let mut carried = None;
+    let mut carried: Option<S> = None;
+    // The previous step, whose saves wait for this step's first stage f(t, y) (its f1) unless
+    // the method interpolates with its own stages: (t0, t1, y0, f0, stages).
+    let mut open: Option<(f64, f64, S, S, Option<Vec<S>>)> = None;
     for w in grid.windows(2) {
         let k1 = carried.take().unwrap_or_else(|| f.eval(w[0], &y));
-        let step = rk_step(tab, f, w[0], &y, k1, w[1] - w[0]);
-        y = step.y1;
-        carried = step.f1;
-        saver.visit(w[1], &y);
+        if let Some((t0, t1, y0, f0, ks)) = open.take() {
+            let ends = StepEnds {
+                t0,
+                t1,
+                y0: &y0,
+                y1: &y,
+                f0: &f0,
+                f1: Some(&k1),
+            };
+            saver.step(tab, &ends, ks.as_deref());
+        }
+        let step = rk_step(tab, f, w[0], &y, k1.clone(), w[1] - w[0]);
+        if tab.fsal {
+            carried = step.ks.last().cloned();
+        }
+        let y0 = std::mem::replace(&mut y, step.y1);
+        let ks = saver.wants_before(w[1]).then_some(step.ks);
+        open = Some((w[0], w[1], y0, k1, ks));
+    }
+    if let Some((t0, t1, y0, f0, ks)) = open {
+        let f1 = carried.as_ref();
+        let ends = StepEnds {
+            t0,
+            t1,
+            y0: &y0,
+            y1: &y,
+            f0: &f0,
+            f1,
+        };
+        saver.step(tab, &ends, ks.as_deref());
     }
     let stats = Stats {
         nfe: f.nfe,
@@ -396,8 +449,7 @@ fn solve_adaptive<S: OdeState, F: VectorField<S> + ?Sized>(
                 stats: stats(f.nfe, accepted, rejected),
             });
         }
-        let stop = saver.next_stop().unwrap_or(t1);
-        let remaining = (stop - t).abs();
+        let remaining = (t1 - t).abs();
         let lands = h >= remaining;
         let h_try = if lands { remaining } else { h };
         if (!lands && t + dir * h_try == t) || h_try.is_nan() || h_try <= 0.0 {
@@ -413,17 +465,23 @@ fn solve_adaptive<S: OdeState, F: VectorField<S> + ?Sized>(
             .expect("adaptive methods carry an error estimate");
         let norm = error.scaled_rms(&y, &step.y1, ctrl.rtol, ctrl.atol);
         if norm <= 1.0 {
-            t = if lands { stop } else { t + dir * h_try };
-            y = step.y1;
-            k1 = match step.f1 {
-                Some(k) => k,
-                None => f.eval(t, &y),
+            let t_next = if lands { t1 } else { t + dir * h_try };
+            let f1 = match (tab.fsal, step.ks.last()) {
+                (true, Some(k)) => k.clone(),
+                _ => f.eval(t_next, &step.y1),
             };
+            let ends = StepEnds {
+                t0: t,
+                t1: t_next,
+                y0: &y,
+                y1: &step.y1,
+                f0: &k1,
+                f1: Some(&f1),
+            };
+            saver.step(tab, &ends, Some(&step.ks));
+            (t, y, k1) = (t_next, step.y1, f1);
             accepted += 1;
-            saver.visit(t, &y);
-            // A step shortened to land on a save time should not shrink the next one.
-            let proposal = h_try * step_factor(norm, exponent, ctrl).max(1.0);
-            h = if lands { proposal.max(h) } else { proposal };
+            h = h_try * step_factor(norm, exponent, ctrl).max(1.0);
         } else {
             rejected += 1;
             h = h_try * step_factor(norm, exponent, ctrl);

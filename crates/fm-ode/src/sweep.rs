@@ -16,7 +16,7 @@ pub struct SweepPoint {
     pub method: Method,
     /// Its steps.
     pub steps: usize,
-    /// Evaluations it made (`steps * stages`).
+    /// Evaluations it made (`steps * stages`; `1 + 6 steps` for dopri5).
     pub nfe: usize,
     /// Root mean square difference from the reference solution.
     pub rms_error: f64,
@@ -25,9 +25,11 @@ pub struct SweepPoint {
 /// The solves of [`error_vs_nfe`]: which methods, at which evaluation budgets, against what.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sweep {
-    /// Fixed-step methods to measure.
+    /// Methods to measure, each with fixed steps (dopri5 included: the method and the step
+    /// control are separate choices).
     pub methods: Vec<Method>,
-    /// Evaluation budgets; each becomes `max(1, round(nfe / stages))` steps of a method, and a
+    /// Evaluation budgets; each becomes `max(1, round(nfe / e))` steps of a method with `e`
+    /// [evaluations per step](Method::evaluations_per_step), and a
     /// method's repeated step counts are measured once.
     pub nfe: Vec<usize>,
     /// The reference solver.
@@ -50,7 +52,7 @@ impl Sweep {
         let mut steps: Vec<usize> = self
             .nfe
             .iter()
-            .map(|&n| ((n as f64 / method.stages() as f64).round() as usize).max(1))
+            .map(|&n| ((n as f64 / method.evaluations_per_step() as f64).round() as usize).max(1))
             .collect();
         steps.sort_unstable();
         steps.dedup();

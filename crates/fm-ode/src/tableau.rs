@@ -12,6 +12,9 @@ pub(crate) struct Tableau {
     /// Whether the last stage is evaluated at the step's result (first same as last), so it can
     /// serve as the first stage of the next step.
     pub fsal: bool,
+    /// Weights `c_i^mid` of a fourth-order solution at the step's midpoint,
+    /// `y0 + h sum_i c_i^mid k_i`, for the method's own dense output ([`crate::dense`]).
+    pub dense_mid: Option<&'static [f64]>,
 }
 
 pub(crate) const EULER: Tableau = Tableau {
@@ -20,6 +23,7 @@ pub(crate) const EULER: Tableau = Tableau {
     b: &[1.0],
     b_embedded: None,
     fsal: false,
+    dense_mid: None,
 };
 
 pub(crate) const MIDPOINT: Tableau = Tableau {
@@ -28,6 +32,7 @@ pub(crate) const MIDPOINT: Tableau = Tableau {
     b: &[0.0, 1.0],
     b_embedded: None,
     fsal: false,
+    dense_mid: None,
 };
 
 pub(crate) const HEUN: Tableau = Tableau {
@@ -36,6 +41,7 @@ pub(crate) const HEUN: Tableau = Tableau {
     b: &[0.5, 0.5],
     b_embedded: None,
     fsal: false,
+    dense_mid: None,
 };
 
 pub(crate) const RK4: Tableau = Tableau {
@@ -44,6 +50,7 @@ pub(crate) const RK4: Tableau = Tableau {
     b: &[1.0 / 6.0, 1.0 / 3.0, 1.0 / 3.0, 1.0 / 6.0],
     b_embedded: None,
     fsal: false,
+    dense_mid: None,
 };
 
 /// Dormand & Prince (1980), RK5(4)7FM: fifth-order solution, fourth-order embedded estimate.
@@ -95,4 +102,14 @@ pub(crate) const DOPRI5: Tableau = Tableau {
         1.0 / 40.0,
     ]),
     fsal: true,
+    // Shampine (1986), as torchdiffeq's DPS_C_MID.
+    dense_mid: Some(&[
+        6025192743.0 / 30085553152.0 / 2.0,
+        0.0,
+        51252292925.0 / 65400821598.0 / 2.0,
+        -2691868925.0 / 45128329728.0 / 2.0,
+        187940372067.0 / 1594534317056.0 / 2.0,
+        -1776094331.0 / 19743644256.0 / 2.0,
+        11237099.0 / 235043384.0 / 2.0,
+    ]),
 };

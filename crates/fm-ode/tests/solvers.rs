@@ -1,7 +1,7 @@
 //! Solvers against a linear ODE with a known solution: convergence orders, tolerance, NFE
 //! accounting, saved times, backwards time and error values.
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{DType, Device, Tensor, TensorData};
 use fm_ode::{
     Adaptive, Method, SaveAt, SolveError, SolverConfig, StepControl, Sweep, error_vs_nfe, solve,
 };
@@ -47,13 +47,7 @@ fn observed_order(method: Method, steps: &[usize]) -> f64 {
             ((t1 / n as f64).ln(), max_err(sol.y, &exact(t1)).ln())
         })
         .collect();
-    let k = points.len() as f64;
-    let (mx, my) = points
-        .iter()
-        .fold((0.0, 0.0), |(a, b), (x, y)| (a + x / k, b + y / k));
-    let cov: f64 = points.iter().map(|(x, y)| (x - mx) * (y - my)).sum();
-    let var: f64 = points.iter().map(|(x, _)| (x - mx).powi(2)).sum();
-    cov / var
+    slope(&points)
 }
 
 #[test]
@@ -294,7 +288,7 @@ fn error_against_nfe_follows_each_methods_order() {
         let curve: Vec<_> = points.iter().filter(|p| p.method == method).collect();
         assert_eq!(curve.len(), sweep.steps(method).len());
         for p in &curve {
-            assert_eq!(p.nfe, p.steps * method.stages());
+            assert_eq!(p.nfe, p.steps * method.evaluations_per_step());
             // The reference is exact to f32 rounding, so the error is the true one.
             let sol = solve(
                 &field,
@@ -328,4 +322,131 @@ fn error_against_nfe_follows_each_methods_order() {
             method.order()
         );
     }
+}
+
+/// A non-autonomous field with a known solution: `dy/dt = w cos(w t) y`, `y(t) = y0 e^{sin(w t)}`.
+/// Its rate changes sign within a step, so a method whose stage times `c_i` are wrong loses its
+/// order (an autonomous field cannot tell). Solved in f64, so errors stay far above rounding.
+mod non_autonomous {
+    use super::*;
+
+    const W: f64 = 3.0;
+    const Y0: [f64; 3] = [1.0, -0.4, 2.5];
+
+    fn field(t: f64, y: &Tensor<2>) -> Tensor<2> {
+        y.clone().mul_scalar(W * (W * t).cos())
+    }
+
+    fn initial() -> Tensor<2> {
+        Tensor::from_data(
+            TensorData::new(Y0.to_vec(), [3, 1]),
+            (&Device::flex(), DType::F64),
+        )
+    }
+
+    fn exact(t: f64) -> Vec<f64> {
+        Y0.iter().map(|y| y * (W * t).sin().exp()).collect()
+    }
+
+    fn error(config: &SolverConfig, t1: f64) -> f64 {
+        max_err(
+            solve(&field, initial(), 0.0, t1, config).unwrap().y,
+            &exact(t1),
+        )
+    }
+
+    /// Least-squares slope of log(error) against log(step size) over `steps`.
+    fn order(method: Method, steps: &[usize]) -> f64 {
+        let t1 = 2.0;
+        let points: Vec<(f64, f64)> = steps
+            .iter()
+            .map(|&n| {
+                let err = error(&SolverConfig::fixed(method, n), t1);
+                ((t1 / n as f64).ln(), err.ln())
+            })
+            .collect();
+        slope(&points)
+    }
+
+    #[test]
+    fn every_method_shows_its_order() {
+        for (method, steps) in [
+            (Method::Euler, &[400usize, 800, 1600, 3200][..]),
+            (Method::Midpoint, &[100, 200, 400, 800][..]),
+            (Method::Heun, &[100, 200, 400, 800][..]),
+            (Method::Rk4, &[80, 160, 320, 640][..]),
+            (Method::Dopri5, &[40, 80, 160, 320][..]),
+        ] {
+            let got = order(method, steps);
+            let want = method.order() as f64;
+            eprintln!("{method} (non-autonomous): observed order {got:.3}, expected {want}");
+            assert!(
+                (got - want).abs() < 0.25,
+                "{method}: order {got:.3}, expected {want}"
+            );
+        }
+    }
+
+    /// The global error of an error-controlled solve follows the tolerance: within a small
+    /// multiple of it, and falling with it at a slope near 1 on a log-log scale.
+    #[test]
+    fn adaptive_error_is_proportional_to_the_tolerance() {
+        let tols = [1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9];
+        let points: Vec<(f64, f64)> = tols
+            .iter()
+            .map(|&tol| {
+                let err = error(&SolverConfig::dopri5(tol, tol), 2.0);
+                eprintln!("dopri5 tol {tol:e}: error {err:.3e}");
+                assert!(err < 20.0 * tol, "tol {tol:e}: error {err:e}");
+                (tol.ln(), err.ln())
+            })
+            .collect();
+        let got = slope(&points);
+        eprintln!("dopri5: log-log slope of error against tolerance {got:.3}");
+        assert!((0.7..1.15).contains(&got), "slope {got:.3}");
+    }
+
+    /// Saved times change neither the solution nor its cost: states between steps are
+    /// interpolated (dopri5's dense output, cubic Hermite for the others), to the method's
+    /// accuracy.
+    #[test]
+    fn saved_times_do_not_change_the_solve() {
+        let times: Vec<f64> = (0..=40).map(|i| i as f64 / 20.0).collect();
+        for (config, tol) in [
+            (SolverConfig::dopri5(1e-8, 1e-8), 1e-6),
+            (SolverConfig::fixed(Method::Dopri5, 40), 1e-5),
+            (SolverConfig::fixed(Method::Rk4, 64), 2e-4),
+            (SolverConfig::fixed(Method::Midpoint, 300), 1e-3),
+            (SolverConfig::fixed(Method::Heun, 300), 1e-3),
+            (SolverConfig::fixed(Method::Euler, 3000), 1e-2),
+        ] {
+            let plain = solve(&field, initial(), 0.0, 2.0, &config).unwrap();
+            let saving = config.clone().saving(SaveAt::Times(times.clone()));
+            let saved = solve(&field, initial(), 0.0, 2.0, &saving).unwrap();
+            assert_eq!(saved.stats, plain.stats, "{config:?}");
+            let (a, b) = (values(&plain.y), values(&saved.y));
+            assert_eq!(a, b, "{config:?}: the final state moved");
+            assert_eq!(saved.ts, times);
+            assert_eq!(values(saved.ys.last().unwrap()), a, "{config:?}");
+            for (t, y) in saved.ts.iter().zip(&saved.ys) {
+                let err = max_err(y.clone(), &exact(*t));
+                assert!(err < tol, "{config:?} at t = {t}: error {err:e}");
+            }
+        }
+    }
+
+    fn values(y: &Tensor<2>) -> Vec<f64> {
+        y.clone().into_data().try_to_vec_as::<f64>().unwrap()
+    }
+}
+
+/// Least-squares slope of `y` against `x`.
+fn slope(points: &[(f64, f64)]) -> f64 {
+    let k = points.len() as f64;
+    let (mx, my) = points
+        .iter()
+        .fold((0.0, 0.0), |(a, b), (x, y)| (a + x / k, b + y / k));
+    let cov: f64 = points.iter().map(|(x, y)| (x - mx) * (y - my)).sum();
+    let var: f64 = points.iter().map(|(x, _)| (x - mx).powi(2)).sum();
+    cov / var
 }

@@ -52,10 +52,13 @@ impl<A: Scheduler, B: Scheduler> ScheduleTransform<A, B> {
     pub fn at(&self, r: f64) -> Retiming {
         let new = self.target.coefficients(r);
         let (rho, d_rho) = snr(&new);
-        let t = self.inverse_snr(rho);
+        let (t, inside) = self.inverse_snr(rho);
         let old = self.trained.coefficients(t);
         let (_, d_rho_old) = snr(&old);
-        let d_time = if d_rho_old > 0.0 && t > 0.0 && t < 1.0 {
+        // Inside the trained range t_r moves with r, also at an end where both ratios meet
+        // (rho = 0 at r = 0 for CondOT, cosine, linear VP, polynomial). Outside it t_r is held.
+        // Where the trained ratio is flat (rho_dot = 0) dt/dr diverges; it is held there too.
+        let d_time = if inside && d_rho_old > 0.0 && (d_rho / d_rho_old).is_finite() {
             d_rho / d_rho_old
         } else {
             0.0
@@ -76,16 +79,18 @@ impl<A: Scheduler, B: Scheduler> ScheduleTransform<A, B> {
         }
     }
 
-    /// The trained time with ratio `rho`, by bisection (the ratio rises with time).
-    fn inverse_snr(&self, rho: f64) -> f64 {
+    /// The trained time with ratio `rho`, by bisection (the ratio rises with time), and whether
+    /// `rho` lies in the trained ratio's range `[rho(0), rho(1)]` (if not, the time is held at
+    /// the nearer end).
+    fn inverse_snr(&self, rho: f64) -> (f64, bool) {
         let at = |t: f64| snr(&self.trained.coefficients(t)).0;
         let (mut lo, mut hi) = (0.0f64, 1.0f64);
-        // A NaN ratio (0 / 0) counts as the start.
+        // A NaN ratio (0 / 0) counts as the start, held.
         if rho.is_nan() || rho <= at(lo) {
-            return lo;
+            return (lo, rho == at(lo));
         }
         if rho >= at(hi) {
-            return hi;
+            return (hi, rho == at(hi));
         }
         for _ in 0..60 {
             let mid = 0.5 * (lo + hi);
@@ -95,6 +100,6 @@ impl<A: Scheduler, B: Scheduler> ScheduleTransform<A, B> {
                 hi = mid;
             }
         }
-        0.5 * (lo + hi)
+        (0.5 * (lo + hi), true)
     }
 }

@@ -69,6 +69,7 @@ fn marginal_velocity_is_conditional_expectation_of_target() {
     assert!((b - b_true).abs() < 0.02, "intercept {b} vs {b_true}");
     // And the marginal moments are those of the samples.
     let (scale, v) = data.marginal_moments(&path, t_val);
+    let v = v[0];
     assert!((mx - scale * 0.8).abs() < 0.01 && (var - v).abs() < 0.01 * v);
 }
 
@@ -89,33 +90,57 @@ fn log_density_normalises() {
     assert!((entropy - data.entropy()).abs() < 1e-6, "entropy {entropy}");
 }
 
+/// `u'_r(x)` of the schedule transform (module docs of `ScheduleTransform`), applied to the
+/// exact field of `trained`.
+fn transformed_velocity(
+    data: &GaussianData,
+    trained: &AnyScheduler,
+    target: &AnyScheduler,
+    x: &Tensor<2>,
+    r: f64,
+) -> Tensor<2> {
+    let k = fm_paths::ScheduleTransform {
+        trained: trained.clone(),
+        target: target.clone(),
+    }
+    .at(r);
+    let inner = data.marginal_velocity(
+        &AffinePath::new(trained.clone()),
+        x.clone().div_scalar(k.scale),
+        k.t,
+    );
+    x.clone().mul_scalar(k.d_scale / k.scale) + inner.mul_scalar(k.scale * k.d_time)
+}
+
 /// The exact marginal velocity of one scheduler, schedule-transformed, is the exact marginal
-/// velocity of the other: the transform only re-times and re-scales the same path.
+/// velocity of the other: the transform only re-times and re-scales the same path. Both ends
+/// included: every solve starts at r = 0, where the ratios of both paths are 0 and the
+/// re-timing's derivative must still be `rho_dot'(0) / rho_dot(0)`.
 #[test]
 fn schedule_transform_maps_exact_fields_onto_each_other() {
-    use fm_paths::ScheduleTransform;
-    use fm_paths::scheduler::{CondOt, Cosine, LinearVp};
+    use fm_paths::scheduler::{Cosine, LinearVp, Polynomial};
     let dev = Device::flex();
     let data = GaussianData::new(vec![1.5, -0.5], 0.4);
-    let x = Tensor::<2>::from_floats([[0.3f32, -1.2], [2.0, 0.7], [-0.4, 0.1]], &dev);
+    let xs = vec![0.3, -1.2, 2.0, 0.7, -0.4, 0.1];
+    let x = Tensor::<2>::from_data(TensorData::new(xs, [3, 2]), (&dev, DType::F64));
     let ot = AnyScheduler::CondOt(CondOt::new(1e-3));
     for target in [
         AnyScheduler::Cosine(Cosine),
         AnyScheduler::LinearVp(LinearVp),
+        AnyScheduler::Polynomial(Polynomial { exponent: 2.0 }),
+        AnyScheduler::CondOt(CondOt::new(0.0)),
+        ot.clone(),
     ] {
-        let transform = ScheduleTransform {
-            trained: ot.clone(),
-            target: target.clone(),
+        // At r = 1 linear VP's sigma' = -r / sqrt(1 - r^2) diverges while sigma' sigma -> -1: its
+        // closed form is 0 * inf there, and the OT path, held at its end (sigma_min), has no such
+        // term. Every other target ends with sigma' sigma = 0 and is exact at r = 1 too.
+        let last = if matches!(target, AnyScheduler::LinearVp(_)) {
+            1.0 - 1e-6
+        } else {
+            1.0
         };
-        for r in [0.1, 0.4, 0.7, 0.9] {
-            let k = transform.at(r);
-            let inner = data.marginal_velocity(
-                &AffinePath::new(ot.clone()),
-                x.clone().div_scalar(k.scale),
-                k.t,
-            );
-            let got =
-                x.clone().mul_scalar(k.d_scale / k.scale) + inner.mul_scalar(k.scale * k.d_time);
+        for r in [0.0, 1e-6, 0.1, 0.4, 0.7, 0.9, last] {
+            let got = transformed_velocity(&data, &ot, &target, &x, r);
             let want = data.marginal_velocity(&AffinePath::new(target.clone()), x.clone(), r);
             let err = (got - want.clone()).abs().max().into_scalar::<f64>();
             let size = want.abs().max().into_scalar::<f64>();
@@ -126,7 +151,32 @@ fn schedule_transform_maps_exact_fields_onto_each_other() {
         }
         // Past the OT path's last ratio (sigma_min) the trained time holds at 1 and the scale
         // stays near 1 rather than collapsing with the target's sigma.
-        let end = transform.at(1.0);
+        let end = fm_paths::ScheduleTransform {
+            trained: ot.clone(),
+            target: target.clone(),
+        }
+        .at(1.0);
         assert!(end.t == 1.0 && (end.scale - 1.0).abs() < 1e-3, "{end:?}");
+    }
+}
+
+/// At r = 0 the closed forms are short: an OT-trained field re-timed to cosine moves every
+/// point with `(pi / 2) m`, re-timed to linear VP with `m` (the source's own velocity is 0).
+#[test]
+fn schedule_transform_starts_with_the_target_velocity() {
+    use fm_paths::scheduler::{Cosine, LinearVp};
+    let dev = Device::flex();
+    let m = [1.5, -0.5];
+    let data = GaussianData::new(m.to_vec(), 0.4);
+    let x = Tensor::<2>::from_data(TensorData::new(vec![0.3, -1.2], [1, 2]), (&dev, DType::F64));
+    let ot = AnyScheduler::CondOt(CondOt::new(1e-3));
+    for (target, speed) in [
+        (AnyScheduler::Cosine(Cosine), std::f64::consts::FRAC_PI_2),
+        (AnyScheduler::LinearVp(LinearVp), 1.0),
+    ] {
+        let got = values(transformed_velocity(&data, &ot, &target, &x, 0.0));
+        for (g, mi) in got.iter().zip(m) {
+            assert!((g - speed * mi).abs() < 1e-12, "{target:?}: {got:?}");
+        }
     }
 }

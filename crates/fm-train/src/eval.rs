@@ -15,7 +15,7 @@ use crate::train::{Checkpoint, TrainConfig, TrainError, latest_checkpoint, load_
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
 use fm_models::VelocityNet;
 use fm_ode::{
-    Probes, SaveAt, SolveError, SolverConfig, Stats, gaussian_log_prob, log_likelihood, solve,
+    Divergence, Probes, SolveError, SolverConfig, Stats, gaussian_log_prob, log_likelihood, solve,
 };
 use fm_paths::{
     AffinePath, AnyScheduler, Parametrization, ScheduleTransform, Scheduler, TIME_EPSILON,
@@ -158,16 +158,18 @@ impl TrainedRun {
     ) -> Result<(Points, Vec<Stats>), SolveError> {
         let dim = self.config.model.data_dim();
         let mut values = Vec::with_capacity(n * dim);
-        let stats = self.sample_each(n, batch, solver, device, guidance, |points| {
-            values.extend(points.values);
+        let stats = self.sample_each(n, batch, solver, device, guidance, |batch| {
+            values.extend(batch.samples.values);
             Ok::<(), SolveError>(())
         })?;
         Ok((Points { values, dim }, stats))
     }
 
     /// Like [`TrainedRun::sample`], but hands each batch to `each` as soon as it is solved and
-    /// keeps nothing: memory stays bounded by `batch` whatever `n` is. Stops at the first error,
-    /// of the solver or of `each`.
+    /// keeps nothing: memory stays bounded by `batch` whatever `n` is. When `solver` saves times
+    /// ([`fm_ode::SaveAt::Times`]), each batch carries its states at them: the paths of exactly the
+    /// samples written (saving interpolates, so it changes neither the samples nor the NFE).
+    /// Stops at the first error, of the solver or of `each`.
     pub fn sample_each<E: From<SolveError>>(
         &self,
         n: usize,
@@ -175,9 +177,13 @@ impl TrainedRun {
         solver: &SolverConfig,
         device: &Device,
         guidance: Option<&Guidance>,
-        mut each: impl FnMut(Points) -> Result<(), E>,
+        mut each: impl FnMut(SampledBatch) -> Result<(), E>,
     ) -> Result<Vec<Stats>, E> {
         let dim = self.config.model.data_dim();
+        let points = |y: Tensor<2>| Points {
+            values: y.into_data().iter::<f32>().collect(),
+            dim,
+        };
         let mut stats = Vec::new();
         for start in (0..n).step_by(batch.max(1)) {
             let b = batch.min(n - start);
@@ -188,36 +194,12 @@ impl TrainedRun {
             let field = |t: f64, x: &Tensor<2>| self.field(x.clone(), t, classes, w);
             let sol = solve(&field, self.noise(b, device), 0.0, 1.0, solver)?;
             stats.push(sol.stats);
-            each(Points {
-                values: sol.y.into_data().iter::<f32>().collect(),
-                dim,
+            each(SampledBatch {
+                samples: points(sol.y),
+                saved: sol.ys.into_iter().map(points).collect(),
             })?;
         }
         Ok(stats)
-    }
-
-    /// The paths of `n` source points through the flow, saved at `times` (which must include
-    /// 0 and 1 to show the whole path): one set of points per time, in the same order.
-    pub fn trajectories(
-        &self,
-        n: usize,
-        times: &[f64],
-        solver: &SolverConfig,
-        device: &Device,
-    ) -> Result<(Vec<Points>, Stats), SolveError> {
-        let dim = self.config.model.data_dim();
-        let field = |t: f64, x: &Tensor<2>| self.velocity(x.clone(), t);
-        let config = solver.clone().saving(SaveAt::Times(times.to_vec()));
-        let sol = solve(&field, self.noise(n, device), 0.0, 1.0, &config)?;
-        let states = sol
-            .ys
-            .into_iter()
-            .map(|y| Points {
-                values: y.into_data().iter::<f32>().collect(),
-                dim,
-            })
-            .collect();
-        Ok((states, sol.stats))
     }
 
     /// `-log p_1(x)` in nats for each point, in batches of at most `batch`.
@@ -225,7 +207,7 @@ impl TrainedRun {
         &self,
         points: &Points,
         batch: usize,
-        divergence: fm_ode::Divergence,
+        divergence: Divergence,
         solver: &SolverConfig,
         device: &Device,
     ) -> Result<(Vec<f64>, Vec<Stats>), SolveError> {
@@ -258,7 +240,7 @@ impl TrainedRun {
         n: usize,
         k: usize,
         batch: usize,
-        divergence: fm_ode::Divergence,
+        divergence: Divergence,
         solver: &SolverConfig,
         device: &Device,
         rng: &mut impl Rng,
@@ -269,12 +251,62 @@ impl TrainedRun {
     }
 }
 
+/// One solved batch of [`TrainedRun::sample_each`].
+#[derive(Debug, Clone)]
+pub struct SampledBatch {
+    /// The samples, one row each.
+    pub samples: Points,
+    /// The batch's states at the solver's save times, one set of points per time.
+    pub saved: Vec<Points>,
+}
+
+/// The paths of the first `rows` samples, gathered from the saved states of successive batches.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    rows: usize,
+    /// One set of points per saved time, each at most `rows` long.
+    pub states: Vec<Points>,
+}
+
+impl Paths {
+    /// Paths of at most `rows` samples.
+    pub fn new(rows: usize) -> Self {
+        Self {
+            rows,
+            states: Vec::new(),
+        }
+    }
+
+    /// Adds the rows of `saved` (one batch's states) that still fit.
+    pub fn add(&mut self, saved: &[Points]) {
+        let have = self.states.first().map_or(0, Points::len);
+        let take = self.rows.saturating_sub(have);
+        if take == 0 {
+            return;
+        }
+        if self.states.is_empty() {
+            self.states = saved
+                .iter()
+                .map(|s| Points {
+                    values: Vec::new(),
+                    dim: s.dim,
+                })
+                .collect();
+        }
+        for (state, batch) in self.states.iter_mut().zip(saved) {
+            let n = take.min(batch.len()) * batch.dim;
+            state.values.extend_from_slice(&batch.values[..n]);
+        }
+    }
+}
+
 /// Bits per dimension of the first `n` images of `set` (paper Sec. 6, Table 1), each with `k`
 /// uniform dequantizations `y_j = 2 (p + u_j) / 256 - 1`, `u_j ~ U[0, 1)^D`:
 ///
 /// `log P(p) ~ log (1/k sum_j p_1(y_j))` (importance weighting with the uniform proposal,
-/// a lower bound on the discrete log-likelihood in expectation that tightens as `k` grows),
-/// then `bpd = -log P / (D ln 2) + 7` ([`bits_per_dim`]). `nll` gives `-log p_1` in nats of a
+/// a lower bound on the discrete log-likelihood in expectation that tightens as `k` grows, when
+/// `log p_1` is exact or `k = 1`: see [`BpdEstimator`]), then `bpd = -log P / (D ln 2) + 7`
+/// ([`bits_per_dim`]). `nll` gives `-log p_1` in nats of a
 /// batch of points (at most `batch` images at a time) and its solver statistics. Returns the bpd
 /// of every image and all the statistics.
 pub fn dequantized_bpd(
@@ -306,6 +338,42 @@ pub fn dequantized_bpd(
         }
     }
     Ok((bpd, stats))
+}
+
+/// What [`dequantized_bpd`] estimates, given how `log p_1` is computed.
+///
+/// With exact `log p_1`, `E[log 1/k sum_j p_1(y_j)] <= log P(p)` (Jensen), so the expected bpd
+/// is an upper bound on the discrete one. Hutchinson's divergence gives an unbiased but noisy
+/// `log p_1`: with `k = 1` the expectation, and so the bound, is unchanged; with `k > 1` the
+/// log-mean-exp of noisy values is biased upward (it is convex), so the bpd is biased downward
+/// and is no longer a bound. Ask for `--divergence exact` (cost: `D` backward passes) or `k = 1`
+/// where a bound is needed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BpdEstimator {
+    /// A short name for reports, e.g. `iw-dequant(k=4), hutchinson(1 rademacher)`.
+    pub name: String,
+    /// Whether the expected bpd is an upper bound on the discrete model's bpd.
+    pub upper_bound: bool,
+}
+
+impl BpdEstimator {
+    /// The estimator of [`dequantized_bpd`] with `k` dequantizations and `divergence`.
+    pub fn new(divergence: Divergence, k: usize) -> Self {
+        let (div, exact) = match divergence {
+            Divergence::Exact => ("exact".to_string(), true),
+            Divergence::Hutchinson { probe, count } => (
+                format!(
+                    "hutchinson({count} {})",
+                    format!("{probe:?}").to_lowercase()
+                ),
+                false,
+            ),
+        };
+        Self {
+            name: format!("iw-dequant(k={k}), {div}"),
+            upper_bound: exact || k <= 1,
+        }
+    }
 }
 
 /// `log (1/n sum exp(v_i))`, computed stably.

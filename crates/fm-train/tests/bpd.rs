@@ -104,3 +104,25 @@ fn bpd_matches_the_closed_forms_of_a_gaussian_flow() {
     assert!(e_many >= e_discrete - 0.005, "{e_many} < {e_discrete}");
     assert!(e_many - e_discrete < 0.2 * gap, "{e_many} vs {e_discrete}");
 }
+
+/// Only exact log-densities or a single dequantization keep the bpd an upper bound; Hutchinson's
+/// noise under log-mean-exp biases it low, and the estimator says so.
+#[test]
+fn the_bpd_estimator_says_when_it_is_a_bound() {
+    use fm_ode::Divergence;
+    use fm_train::eval::BpdEstimator;
+    let cases = [
+        (Divergence::Exact, 1, true),
+        (Divergence::Exact, 8, true),
+        (Divergence::HUTCHINSON, 1, true),
+        (Divergence::HUTCHINSON, 2, false),
+        ("gaussian:4".parse().unwrap(), 8, false),
+    ];
+    for (divergence, k, bound) in cases {
+        let e = BpdEstimator::new(divergence, k);
+        assert_eq!(e.upper_bound, bound, "{e:?}");
+        assert!(e.name.contains(&format!("k={k}")), "{e:?}");
+    }
+    let e = BpdEstimator::new("gaussian:4".parse().unwrap(), 8);
+    assert_eq!(e.name, "iw-dequant(k=8), hutchinson(4 gaussian)");
+}

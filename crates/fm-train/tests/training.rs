@@ -148,7 +148,7 @@ fn learned_field_error(predict: &str, times: &[f64]) -> f64 {
     for &t in times {
         // Where the field was trained: points of the marginal p_t = N(alpha_t m, v_t I).
         let (alpha, var) = gaussian.marginal_moments(&path, t);
-        let x = z.clone().mul_scalar(var.sqrt())
+        let x = z.clone().mul_scalar(var[0].sqrt())
             + Tensor::<2>::from_floats([[1.0f32, -0.5]], &dev).mul_scalar(alpha);
         let want = gaussian.marginal_velocity(&path, x.clone(), t);
         let got = trained.velocity(x.clone(), t);

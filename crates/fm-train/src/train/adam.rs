@@ -6,8 +6,8 @@
 //! (burn's [`AdamState`], so checkpoints are unchanged) are burn's.
 
 use burn::config::Config;
+use burn::optim::Optimizer;
 use burn::optim::{AdamState, AdaptiveMomentumState, LearningRate, ModuleOptimizer};
-use burn::optim::{Optimizer, grad_clipping::GradientClipping};
 use burn::tensor::{Device, Tensor};
 use fm_models::fused::{AdamStep, adam_update};
 
@@ -26,15 +26,11 @@ pub struct FusedAdamConfig {
 }
 
 impl FusedAdamConfig {
-    /// The optimizer for modules, clipping gradients first when `clipping` is given.
-    pub fn init(&self, clipping: Option<GradientClipping>) -> ModuleOptimizer {
-        let optim = ModuleOptimizer::from(FusedAdam {
+    /// The optimizer for modules.
+    pub fn init(&self) -> ModuleOptimizer {
+        ModuleOptimizer::from(FusedAdam {
             config: self.clone(),
-        });
-        match clipping {
-            Some(clipping) => optim.with_grad_clipping(clipping),
-            None => optim,
-        }
+        })
     }
 }
 
@@ -112,7 +108,7 @@ mod tests {
             }
             layer
         };
-        let fused = train(FusedAdamConfig::new().init(None));
+        let fused = train(FusedAdamConfig::new().init());
         let burn = train(AdamConfig::new().init());
         let diff = |a: Tensor<2>, b: Tensor<2>| (a - b).abs().max().into_scalar::<f32>();
         let moved = diff(fused.weight.val(), start.weight.val());

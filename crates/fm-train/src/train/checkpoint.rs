@@ -5,10 +5,10 @@
 //! checksums is skipped when resuming. The random state needs no file: every batch and every
 //! dropout mask derive from `(seed, step)`.
 
+use super::precision::cast_module;
 use super::{TrainError, file_err};
-use burn::module::{Module, ModuleMapper, Param};
+use burn::module::Module;
 use burn::optim::{ModuleOptimizer, OptimizerRecord};
-use burn::tensor::{FloatDType, Tensor};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs;
@@ -213,23 +213,7 @@ pub fn load_weights<M: Module>(module: M, file: &Path) -> Result<M, TrainError> 
     let dtype = module.devices().first().map(|d| d.settings().float_dtype);
     let loaded = module.try_load_file(file).map_err(file_err(file))?;
     Ok(match dtype {
-        Some(dtype) => loaded.map(&mut CastFloats(dtype)),
+        Some(dtype) => cast_module(loaded, dtype),
         None => loaded,
     })
-}
-
-/// Converts every float parameter to one type.
-struct CastFloats(FloatDType);
-
-impl ModuleMapper for CastFloats {
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let dtype = self.0;
-        param.map(|t| {
-            if t.dtype() == dtype.into() {
-                t
-            } else {
-                t.cast(dtype)
-            }
-        })
-    }
 }

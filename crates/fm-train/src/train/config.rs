@@ -34,6 +34,10 @@ pub struct TrainConfig {
     pub lr: f64,
     /// Decoupled weight decay (AdamW); 0 selects plain Adam.
     pub weight_decay: f64,
+    /// Adam's epsilon, added to the root of the second moment: PyTorch's, Meta's and TorchCFM's
+    /// 1e-8 by default. Runs saved before this field existed trained with burn's 1e-5 and keep it.
+    #[serde(default = "burn_adam_epsilon")]
+    pub adam_epsilon: f64,
     /// Steps of linear learning-rate warmup from 0.
     pub warmup_steps: usize,
     /// Cosine decay of the learning rate to 0 after warmup (otherwise constant).
@@ -55,10 +59,16 @@ pub struct TrainConfig {
     /// stopping the run.
     #[serde(default)]
     pub skip_nonfinite: bool,
-    /// The float type of weights and activations: `f32`, `f16` or `bf16` (the training
-    /// devices must be configured with it before any tensor is made: `fm train --dtype`).
+    /// The float type of the forward and backward passes: `f32`, `f16` or `bf16`. The weights,
+    /// Adam's moments and the EMA stay in f32 whatever it is (mixed precision, as
+    /// `torch.autocast`); the training devices make f32 tensors.
     #[serde(default = "f32_name")]
     pub dtype: String,
+    /// Read the loss back and write a metrics line every this many steps (the mean loss since
+    /// the last line), and at checkpoints. Reading the loss waits for the device: on a GPU a
+    /// larger interval keeps the host ahead of it.
+    #[serde(default = "every_step")]
+    pub log_every: usize,
     /// Write a checkpoint every this many steps (and at the end).
     pub checkpoint_every: usize,
     /// Checkpoints to keep.
@@ -71,6 +81,18 @@ fn velocity() -> String {
 
 fn independent() -> String {
     "independent".into()
+}
+
+/// burn's `AdamConfig` default, which runs saved without `adam_epsilon` used.
+fn burn_adam_epsilon() -> f64 {
+    1e-5
+}
+
+/// Adam's epsilon in PyTorch (`torch.optim.Adam`), Meta's examples and TorchCFM.
+pub const ADAM_EPSILON: f64 = 1e-8;
+
+fn every_step() -> usize {
+    1
 }
 
 fn f32_name() -> String {
@@ -103,6 +125,7 @@ impl TrainConfig {
             batch_size: 4096,
             lr: 1e-3,
             weight_decay: 0.0,
+            adam_epsilon: ADAM_EPSILON,
             warmup_steps: 0,
             cosine_decay: false,
             grad_clip: None,
@@ -112,6 +135,7 @@ impl TrainConfig {
             flip: false,
             skip_nonfinite: false,
             dtype: f32_name(),
+            log_every: every_step(),
             checkpoint_every: 1000,
             keep_checkpoints: 3,
         }
@@ -144,9 +168,14 @@ impl TrainConfig {
                 "learning rate must be positive",
             ),
             (
+                !(self.adam_epsilon > 0.0 && self.adam_epsilon.is_finite()),
+                "Adam epsilon must be positive",
+            ),
+            (
                 !(0.0..1.0).contains(&self.ema_decay),
                 "EMA decay must be in [0, 1)",
             ),
+            (self.log_every == 0, "log interval must be at least 1"),
             (
                 self.checkpoint_every == 0,
                 "checkpoint interval must be at least 1",

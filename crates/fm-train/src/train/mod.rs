@@ -6,6 +6,8 @@ mod batch;
 mod checkpoint;
 mod config;
 mod ema;
+mod gradients;
+mod precision;
 mod replicas;
 mod run;
 
@@ -13,8 +15,9 @@ pub use adam::{FusedAdam, FusedAdamConfig};
 pub use checkpoint::{
     Checkpoint, CheckpointState, latest_checkpoint, load_optimizer, load_weights, save_checkpoint,
 };
-pub use config::{TrainConfig, learning_rate, parse_dtype, parse_path};
+pub use config::{ADAM_EPSILON, TrainConfig, learning_rate, parse_dtype, parse_path};
 pub use ema::{ema_decay_at, ema_update};
+pub use gradients::{clip_to_norm, global_norm};
 pub use run::{Progress, TrainSummary, batch_rng, train};
 
 use std::path::{Path, PathBuf};

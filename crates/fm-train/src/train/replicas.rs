@@ -8,19 +8,19 @@
 //! One device is the special case of one shard.
 
 use super::batch::HostBatch;
+use super::precision::{cast, cast_module};
 use burn::module::Module;
 use burn::optim::{GradientsAccumulator, GradientsParams};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, FloatDType, Int, Tensor, TensorData};
 use fm_models::VelocityNet;
-use fm_paths::{AffinePath, AnyScheduler, Parametrization};
 use std::ops::Range;
 
-/// What the network learns: the path and the prediction.
+/// What the network computes in.
 pub(crate) struct Objective {
-    pub path: AffinePath<AnyScheduler>,
-    pub predict: Parametrization,
     /// Data dimension `D`.
     pub dim: usize,
+    /// The type of the forward and backward passes (the weights stay f32: `precision`).
+    pub compute: FloatDType,
 }
 
 /// Inputs of the network on the main device, kept to check the updated weights before a
@@ -34,11 +34,11 @@ pub(crate) struct Replicas {
     shards: Vec<Range<usize>>,
 }
 
-/// One step's outcome: the global mean loss, its gradients on the main device (none when the
-/// loss is not finite: no backward pass is run), and the probe.
+/// One step's outcome: the global mean loss (left on the main device: reading it back is a host
+/// sync, done only when the loss is logged), its gradients on the main device, and the probe.
 pub(crate) struct StepOutput {
-    pub loss: f64,
-    pub grads: Option<GradientsParams>,
+    pub loss: Tensor<1>,
+    pub grads: GradientsParams,
     pub probe: Probe,
 }
 
@@ -67,12 +67,14 @@ impl Replicas {
         }
     }
 
-    /// The loss and gradients of `model` (on the main device) on the batch `drawn`.
+    /// The loss and gradients of `model` (on the main device) on the batch `drawn`. Non-finite
+    /// values are not looked for here: they reach the gradients, whose global norm shows them.
     pub fn step(&self, model: &VelocityNet, drawn: HostBatch, objective: &Objective) -> StepOutput {
         let batch = drawn.t.len();
         let scale = 1.0 / (batch * objective.dim) as f64;
-        let mut parts = Vec::with_capacity(self.devices.len());
         let mut probe = None;
+        let mut acc = GradientsAccumulator::new();
+        let mut total: Option<Tensor<1>> = None;
         for (dev, shard) in self.devices.iter().zip(drawn.split(&self.shards)) {
             let replica = if dev == self.main() {
                 model.clone()
@@ -81,32 +83,26 @@ impl Replicas {
             };
             let (loss, shard_probe) = objective.shard_loss(&replica, shard, dev);
             probe.get_or_insert(shard_probe);
-            parts.push((replica, loss.mul_scalar(scale)));
+            let loss = loss.mul_scalar(scale);
+            let value = loss.clone().detach().to_device(self.main());
+            total = Some(match total.take() {
+                Some(t) => t + value,
+                None => value,
+            });
+            let g = GradientsParams::from_grads(loss.backward(), &replica);
+            acc.accumulate(model, g.to_device(self.main(), model));
         }
-        // Reading the losses waits for every device's forward pass, which were all queued first.
-        let loss: f64 = parts
-            .iter()
-            .map(|(_, l)| l.clone().into_scalar::<f64>())
-            .sum();
-        let grads = loss.is_finite().then(|| {
-            let mut acc = GradientsAccumulator::new();
-            for (replica, l) in parts {
-                let g = GradientsParams::from_grads(l.backward(), &replica);
-                acc.accumulate(model, g.to_device(self.main(), model));
-            }
-            acc.grads()
-        });
         StepOutput {
-            loss,
-            grads,
+            loss: total.expect("at least one device"),
+            grads: acc.grads(),
             probe: probe.expect("at least one device"),
         }
     }
 }
 
 impl Objective {
-    /// The sum over the rows of `shard` of the squared residual of what `model` predicts
-    /// (eq. 9 for the velocity), computed on `dev`; and the shard's network inputs.
+    /// The sum over the rows of `shard` of `|w out - target|^2` ([`HostBatch`]), with the
+    /// network run in the compute type on `dev`; and the shard's network inputs.
     fn shard_loss(
         &self,
         model: &VelocityNet,
@@ -114,30 +110,25 @@ impl Objective {
         dev: &Device,
     ) -> (Tensor<1>, Probe) {
         let (n, dim) = (shard.t.len(), self.dim);
-        let x1 = Tensor::<2>::from_data(TensorData::new(shard.x1, [n, dim]), dev);
-        let x0 = Tensor::<2>::from_data(TensorData::new(shard.x0, [n, dim]), dev);
+        let x_t = Tensor::<2>::from_data(TensorData::new(shard.x_t, [n, dim]), dev);
+        let target = Tensor::<2>::from_data(TensorData::new(shard.target, [n, dim]), dev);
         let t = Tensor::<1>::from_data(TensorData::new(shard.t, [n]), dev);
         let labels = shard
             .labels
             .map(|y| Tensor::<1, Int>::from_data(TensorData::new(y, [n]), dev));
-        let sample = self.path.sample(x0.clone(), x1.clone(), t.clone());
         let probe = (
-            sample.x_t.clone().inner(),
+            x_t.clone().inner(),
             t.clone().inner(),
             labels.clone().map(|y| y.inner()),
         );
-        // For the score, `sigma_t` weights the residual: denoising score matching with the
-        // usual `lambda(t) = sigma_t^2` weighting.
-        let sigma = (self.predict == Parametrization::Score)
-            .then(|| self.path.coefficients_like(t.clone(), &x0).sigma);
-        let out = model.forward(sample.x_t, t, labels);
-        let residual = match (self.predict, sigma) {
-            (Parametrization::X1, _) => out - x1,
-            (Parametrization::Epsilon, _) => out - x0,
-            // The conditional score is -x0 / sigma_t: sigma_t (s - (-x0 / sigma_t)).
-            (Parametrization::Score, Some(sigma)) => out * sigma + x0,
-            _ => out - sample.target,
+        let net = cast_module(model.clone(), self.compute);
+        let out = net.forward(cast(x_t, self.compute), cast(t, self.compute), labels);
+        // The loss is summed in the master type (f32), as autocast does for MSE.
+        let out = cast(out, FloatDType::F32);
+        let out = match shard.weight {
+            Some(w) => out * Tensor::<2>::from_data(TensorData::new(w, [n, 1]), dev),
+            None => out,
         };
-        (residual.square().sum(), probe)
+        ((out - target).square().sum(), probe)
     }
 }

@@ -7,15 +7,15 @@ use super::checkpoint::{
 };
 use super::config::{TrainConfig, learning_rate, parse_dtype};
 use super::ema::{ema_decay_at, ema_update};
+use super::gradients::{clip_to_norm, global_norm};
 use super::replicas::{Objective, Replicas, StepOutput};
 use super::{TrainError, file_err};
 use crate::data::DataSource;
-use burn::grad_clipping::GradientClippingConfig;
-use burn::module::{Module, ModuleVisitor, Param};
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
-use burn::tensor::{Device, Tensor};
+use burn::module::Module;
+use burn::optim::{AdamWConfig, ModuleOptimizer};
+use burn::tensor::{Device, FloatDType, Tensor};
 use fm_models::NetConfig;
-use fm_paths::{AffinePath, Scheduler};
+use fm_paths::AffinePath;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::io::Write;
@@ -29,7 +29,7 @@ pub struct Progress {
     pub step: usize,
     /// Steps in the run.
     pub steps: usize,
-    /// This step's loss.
+    /// The mean loss over the steps of the last metrics line (read every `log_every` steps).
     pub loss: f64,
     /// This step's learning rate.
     pub lr: f64,
@@ -64,17 +64,18 @@ pub fn batch_rng(seed: u64, step: usize) -> ChaCha8Rng {
     rng
 }
 
+/// Adam (AdamW with weight decay), without clipping of its own: the training loop clips by the
+/// global norm before the step.
 fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
-    let clip = config
-        .grad_clip
-        .map(|c| GradientClippingConfig::Norm(c as f32));
     if config.weight_decay > 0.0 {
         AdamWConfig::new()
             .with_weight_decay(config.weight_decay as f32)
-            .with_grad_clipping(clip)
+            .with_epsilon(config.adam_epsilon as f32)
             .init()
     } else {
-        FusedAdamConfig::new().init(clip.map(|c| c.init()))
+        FusedAdamConfig::new()
+            .with_epsilon(config.adam_epsilon as f32)
+            .init()
     }
 }
 
@@ -105,12 +106,15 @@ pub fn train(
         )));
     }
     config.validate().map_err(TrainError::Config)?;
-    let dtype = parse_dtype(&config.dtype).map_err(TrainError::Config)?;
-    if let Some(d) = devices.iter().find(|d| d.settings().float_dtype != dtype) {
+    let compute = parse_dtype(&config.dtype).map_err(TrainError::Config)?;
+    if let Some(d) = devices
+        .iter()
+        .find(|d| d.settings().float_dtype != FloatDType::F32)
+    {
         return Err(TrainError::Config(format!(
-            "the run computes in {} but {d:?} makes {:?} tensors: configure the device with the run's type before making any tensor (fm train --dtype does)",
-            config.dtype,
-            d.settings().float_dtype
+            "{d:?} makes {:?} tensors: training keeps its weights in f32 (the run's dtype, {}, is the compute type), so leave the device's float type at f32",
+            d.settings().float_dtype,
+            config.dtype
         )));
     }
     let data = DataSource::parse(&config.data)?;
@@ -164,10 +168,13 @@ pub fn train(
         config: config.clone(),
         coupling,
         null_class,
-        t_range: path.scheduler.training_range(),
+        path,
+        predict,
     }
     .spawn(start..config.steps);
-    let objective = Objective { path, predict, dim };
+    let objective = Objective { dim, compute };
+    // The losses of the steps since the last metrics line, summed on the device.
+    let mut pending = LossLog::default();
     let replicas = Replicas::new(devices, batch);
     let began = Instant::now();
     for step in start..config.steps {
@@ -182,41 +189,47 @@ pub fn train(
                 .wrapping_mul(0x9E37_79B9_7F4A_7C15)
                 .wrapping_add(step as u64),
         );
-        let StepOutput {
-            loss: step_loss,
-            grads,
-            probe,
-        } = replicas.step(&model, drawn, &objective);
-        let grads = grads.filter(|grads| gradient_norm_squared(&model, grads).is_finite());
+        let StepOutput { loss, grads, probe } = replicas.step(&model, drawn, &objective);
+        // The one read-back of every step: the global gradient norm, which clips and shows
+        // non-finite losses and gradients alike.
+        let norm = global_norm(&model, &grads);
         let lr = learning_rate(config, step);
-        let skipped = match grads {
-            Some(grads) => {
-                loss_value = step_loss;
-                model = optim.step(lr, model, grads);
-                ema = ema_update(ema, &model, ema_decay_at(config.ema_decay, step));
-                false
-            }
-            None if config.skip_nonfinite => true,
-            None => {
-                return Err(TrainError::NonFinite {
-                    step: step + 1,
-                    last_checkpoint,
-                });
-            }
+        let skipped = if norm.is_finite() {
+            let grads = match config.grad_clip {
+                Some(max_norm) => clip_to_norm(&model, grads, norm, max_norm),
+                None => grads,
+            };
+            model = optim.step(lr, model, grads);
+            ema = ema_update(ema, &model, ema_decay_at(config.ema_decay, step));
+            pending.add(loss);
+            false
+        } else if config.skip_nonfinite {
+            true
+        } else {
+            return Err(TrainError::NonFinite {
+                step: step + 1,
+                last_checkpoint,
+            });
         };
 
         let done = step + 1;
         let elapsed_s = began.elapsed().as_secs_f64();
+        let checkpoint_due = done % config.checkpoint_every == 0 || done == config.steps;
         let line = if skipped {
-            format!(
+            Some(format!(
                 "{{\"step\":{done},\"loss\":null,\"skipped\":true,\"lr\":{lr},\"wall_s\":{elapsed_s:.3}}}"
-            )
-        } else {
-            format!(
+            ))
+        } else if done % config.log_every == 0 || checkpoint_due {
+            loss_value = pending.take_mean();
+            Some(format!(
                 "{{\"step\":{done},\"loss\":{loss_value},\"lr\":{lr},\"wall_s\":{elapsed_s:.3}}}"
-            )
+            ))
+        } else {
+            None
         };
-        writeln!(metrics, "{line}").map_err(file_err(&metrics_file))?;
+        if let Some(line) = line {
+            writeln!(metrics, "{line}").map_err(file_err(&metrics_file))?;
+        }
         on_step(&Progress {
             step: done,
             steps: config.steps,
@@ -224,7 +237,7 @@ pub fn train(
             lr,
             elapsed_s,
         });
-        if done % config.checkpoint_every == 0 || done == config.steps {
+        if checkpoint_due {
             metrics.flush().map_err(file_err(&metrics_file))?;
             // A finite loss does not prove finite gradients: weights a non-finite update broke
             // would give non-finite outputs here, and are never written.
@@ -270,26 +283,29 @@ pub fn train(
     })
 }
 
-/// `sum |g|^2` over every parameter's gradient: NaN or infinite when any entry is.
-fn gradient_norm_squared<M: Module>(model: &M, grads: &GradientsParams) -> f64 {
-    struct Squares<'a> {
-        grads: &'a GradientsParams,
-        total: Option<Tensor<1>>,
+/// The losses of the steps since the last metrics line, summed where they were computed.
+#[derive(Default)]
+struct LossLog {
+    sum: Option<Tensor<1>>,
+    steps: usize,
+}
+
+impl LossLog {
+    fn add(&mut self, loss: Tensor<1>) {
+        self.sum = Some(match self.sum.take() {
+            Some(sum) => sum + loss,
+            None => loss,
+        });
+        self.steps += 1;
     }
-    impl ModuleVisitor for Squares<'_> {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            if let Some(g) = self.grads.get::<D>(param.id) {
-                let s = g.square().sum();
-                self.total = Some(match self.total.take() {
-                    Some(t) => t + s,
-                    None => s,
-                });
-            }
-        }
+
+    /// The mean loss since the last call (one read-back), or NaN when no step was taken.
+    fn take_mean(&mut self) -> f64 {
+        let steps = std::mem::take(&mut self.steps);
+        self.sum
+            .take()
+            .map_or(f64::NAN, |sum| sum.into_scalar::<f64>() / steps as f64)
     }
-    let mut squares = Squares { grads, total: None };
-    model.visit(&mut squares);
-    squares.total.map_or(0.0, |t| t.into_scalar::<f64>())
 }
 
 /// Checks that the network takes the data's points (and classes, when it has them).
