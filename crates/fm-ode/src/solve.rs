@@ -349,6 +349,33 @@ fn same_time(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-12 * a.abs().max(b.abs()).max(1.0)
 }
 
+/// A fixed step whose saves wait for `f(t1, y1)`, the next step's first stage, so that times
+/// inside it are interpolated with a cubic Hermite (unless the method's own dense output, from
+/// its stages `ks`, serves).
+struct OpenStep<S> {
+    t0: f64,
+    t1: f64,
+    y0: S,
+    f0: S,
+    /// The stages, kept only when a save time falls inside the step.
+    ks: Option<Vec<S>>,
+}
+
+impl<S: OdeState> OpenStep<S> {
+    /// Saves the step's states, given its end `y1` and, when known, `f1 = f(t1, y1)`.
+    fn save(self, tab: &Tableau, y1: &S, f1: Option<&S>, saver: &mut Saver<S>) {
+        let ends = StepEnds {
+            t0: self.t0,
+            t1: self.t1,
+            y0: &self.y0,
+            y1,
+            f0: &self.f0,
+            f1,
+        };
+        saver.step(tab, &ends, self.ks.as_deref());
+    }
+}
+
 fn solve_fixed<S: OdeState, F: VectorField<S> + ?Sized>(
     f: &mut Counted<'_, F>,
     mut y: S,
@@ -358,41 +385,26 @@ fn solve_fixed<S: OdeState, F: VectorField<S> + ?Sized>(
 ) -> Result<(S, Stats), SolveError> {
     let tab = method.tableau();
     let mut carried: Option<S> = None;
-    // The previous step, whose saves wait for this step's first stage f(t, y) (its f1) unless
-    // the method interpolates with its own stages: (t0, t1, y0, f0, stages).
-    let mut open: Option<(f64, f64, S, S, Option<Vec<S>>)> = None;
+    let mut open: Option<OpenStep<S>> = None;
     for w in grid.windows(2) {
         let k1 = carried.take().unwrap_or_else(|| f.eval(w[0], &y));
-        if let Some((t0, t1, y0, f0, ks)) = open.take() {
-            let ends = StepEnds {
-                t0,
-                t1,
-                y0: &y0,
-                y1: &y,
-                f0: &f0,
-                f1: Some(&k1),
-            };
-            saver.step(tab, &ends, ks.as_deref());
+        if let Some(prev) = open.take() {
+            prev.save(tab, &y, Some(&k1), saver);
         }
         let step = rk_step(tab, f, w[0], &y, k1.clone(), w[1] - w[0]);
         if tab.fsal {
             carried = step.ks.last().cloned();
         }
-        let y0 = std::mem::replace(&mut y, step.y1);
-        let ks = saver.wants_before(w[1]).then_some(step.ks);
-        open = Some((w[0], w[1], y0, k1, ks));
+        open = Some(OpenStep {
+            t0: w[0],
+            t1: w[1],
+            y0: std::mem::replace(&mut y, step.y1),
+            f0: k1,
+            ks: saver.wants_before(w[1]).then_some(step.ks),
+        });
     }
-    if let Some((t0, t1, y0, f0, ks)) = open {
-        let f1 = carried.as_ref();
-        let ends = StepEnds {
-            t0,
-            t1,
-            y0: &y0,
-            y1: &y,
-            f0: &f0,
-            f1,
-        };
-        saver.step(tab, &ends, ks.as_deref());
+    if let Some(last) = open {
+        last.save(tab, &y, carried.as_ref(), saver);
     }
     let stats = Stats {
         nfe: f.nfe,

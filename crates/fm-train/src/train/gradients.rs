@@ -56,3 +56,53 @@ pub fn clip_to_norm<M: Module>(
     });
     grads
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::nn::{Linear, LinearConfig};
+    use burn::tensor::{Device, Distribution};
+
+    fn values<const D: usize>(t: Tensor<D>) -> Vec<f64> {
+        t.into_data().iter::<f32>().map(f64::from).collect()
+    }
+
+    /// The norm is that of all gradient entries together (weight and bias), computed here by
+    /// hand; clipping scales every tensor by the same factor, to exactly `max_norm`, unlike
+    /// clipping each tensor by its own norm.
+    #[test]
+    fn clipping_uses_one_norm_over_all_parameters() {
+        let dev = Device::flex().autodiff();
+        dev.seed(3);
+        let layer: Linear = LinearConfig::new(4, 3).init(&dev);
+        let x = Tensor::<2>::random([8, 4], Distribution::Normal(0.0, 3.0), &dev);
+        let grads = || {
+            let loss = layer.forward(x.clone()).powi_scalar(2).sum();
+            GradientsParams::from_grads(loss.backward(), &layer)
+        };
+        let bias_id = layer.bias.as_ref().unwrap().id;
+        let w: Vec<f64> = values(grads().get::<2>(layer.weight.id).unwrap());
+        let b: Vec<f64> = values(grads().get::<1>(bias_id).unwrap());
+        let by_hand = w.iter().chain(&b).map(|g| g * g).sum::<f64>().sqrt();
+        let norm = global_norm(&layer, &grads());
+        assert!(
+            (norm - by_hand).abs() < 1e-5 * by_hand,
+            "{norm} vs {by_hand}"
+        );
+
+        let max_norm = by_hand / 4.0;
+        let clipped = clip_to_norm(&layer, grads(), norm, max_norm);
+        assert!((global_norm(&layer, &clipped) - max_norm).abs() < 1e-5 * max_norm);
+        let w2 = values(clipped.get::<2>(layer.weight.id).unwrap());
+        let b2 = values(clipped.get::<1>(bias_id).unwrap());
+        for (a, c) in w.iter().chain(&b).zip(w2.iter().chain(&b2)) {
+            assert!(
+                (c - a / 4.0).abs() <= 1e-5 * a.abs().max(1e-6),
+                "{c} vs {a} / 4"
+            );
+        }
+        // Below the threshold nothing changes.
+        let kept = clip_to_norm(&layer, grads(), norm, 2.0 * by_hand);
+        assert_eq!(values(kept.get::<2>(layer.weight.id).unwrap()), w);
+    }
+}
