@@ -96,37 +96,64 @@ pub fn parse(name: &str) -> Result<Device> {
 /// hundred f32 roundings (different summation orders in the matrix products).
 pub const AGREEMENT: f64 = 1e-4;
 
-/// Checks that `device` computes what the CPU backend computes: the paper's 2-D network (MLP
-/// 4x512, weights and inputs drawn on the CPU with a fixed seed) on 256 points at t = 0.3, its
-/// velocity and
-/// exact divergence (the backward kernels that likelihoods use). Returns the largest
-/// differences, relative to the largest reference value.
+/// Checks that the backend `name` computes what the CPU (flex) backend computes: see [`compare`].
 #[cfg(feature = "flex")]
 pub fn check(name: &str) -> Result<serde_json::Value> {
-    use burn::module::Module;
+    let mut report = compare(&Device::flex(), &parse(name)?);
+    report["device"] = serde_json::json!(name);
+    Ok(report)
+}
+
+/// Without the CPU backend there is nothing to compare with.
+#[cfg(not(feature = "flex"))]
+pub fn check(name: &str) -> Result<serde_json::Value> {
+    bail!("--check {name}: this build has no CPU backend (feature flex) to compare with")
+}
+
+/// Compares `device` with `reference` on the paper's 2-D network (MLP 4x512, weights and inputs
+/// drawn on `reference` with a fixed seed, then moved) on 256 points at t = 0.3: its velocity
+/// and exact divergence (the backward kernels that likelihoods use). See [`agreement`].
+pub fn compare(reference: &Device, device: &Device) -> serde_json::Value {
     use burn::tensor::{Distribution, Tensor};
     use fm_models::TimeMlpConfig;
+
+    // Drawn once: both devices see the same weights and points.
+    reference.seed(7);
+    let model = TimeMlpConfig::new(2).init(reference);
+    let x = Tensor::<2>::random([256, 2], Distribution::Normal(0.0, 2.0), reference);
+    let (v_ref, div_ref) = velocity_and_divergence_on(&model, &x, reference);
+    let (v, div) = velocity_and_divergence_on(&model, &x, device);
+    agreement(&v, &v_ref, &div, &div_ref)
+}
+
+/// The velocity and exact divergence of `model` at `x` and t = 0.3, computed on `device`.
+fn velocity_and_divergence_on(
+    model: &fm_models::TimeMlp,
+    x: &burn::tensor::Tensor<2>,
+    device: &Device,
+) -> (Vec<f32>, Vec<f32>) {
+    use burn::module::Module;
+    use burn::tensor::Tensor;
     use fm_ode::divergence::velocity_and_divergence;
     use fm_ode::{Divergence, Probes};
 
-    let cpu = Device::flex();
-    let run = |dev: &Device| -> (Vec<f32>, Vec<f32>) {
-        cpu.seed(7);
-        let model = TimeMlpConfig::new(2).init(&cpu).to_device(dev);
-        let x = Tensor::<2>::random([256, 2], Distribution::Normal(0.0, 2.0), &cpu).to_device(dev);
-        let probes = Probes::new(Divergence::Exact, [256, 2], dev);
-        let field = |x: Tensor<2>| {
-            let t = Tensor::full([x.dims()[0]], 0.3, &x.device());
-            model.forward(x, t)
-        };
-        let (v, div) = velocity_and_divergence(field, &x, &probes);
-        (
-            v.into_data().iter::<f32>().collect(),
-            div.into_data().iter::<f32>().collect(),
-        )
+    let model = model.clone().to_device(device);
+    let x = x.clone().to_device(device);
+    let probes = Probes::new(Divergence::Exact, x.dims(), device);
+    let field = |x: Tensor<2>| {
+        let t = Tensor::full([x.dims()[0]], 0.3, &x.device());
+        model.forward(x, t)
     };
-    let (v_ref, div_ref) = run(&cpu);
-    let (v, div) = run(&parse(name)?);
+    let (v, div) = velocity_and_divergence(field, &x, &probes);
+    (
+        v.into_data().iter::<f32>().collect(),
+        div.into_data().iter::<f32>().collect(),
+    )
+}
+
+/// The largest differences of velocities and divergences from the reference ones, relative to
+/// the largest reference value, and whether both are within [`AGREEMENT`].
+fn agreement(v: &[f32], v_ref: &[f32], div: &[f32], div_ref: &[f32]) -> serde_json::Value {
     let rel = |a: &[f32], b: &[f32]| {
         let scale = b.iter().fold(0f32, |m, x| m.max(x.abs())).max(1e-12) as f64;
         a.iter()
@@ -134,17 +161,47 @@ pub fn check(name: &str) -> Result<serde_json::Value> {
             .fold(0f64, |m, (x, y)| m.max((x - y).abs() as f64))
             / scale
     };
-    let (dv, dd) = (rel(&v, &v_ref), rel(&div, &div_ref));
-    Ok(serde_json::json!({
-        "device": name,
+    let (dv, dd) = (rel(v, v_ref), rel(div, div_ref));
+    serde_json::json!({
         "velocity_rel_diff": dv,
         "divergence_rel_diff": dd,
         "agrees": dv <= AGREEMENT && dd <= AGREEMENT,
-    }))
+    })
 }
 
-/// Without the CPU backend there is nothing to compare with.
-#[cfg(not(feature = "flex"))]
-pub fn check(name: &str) -> Result<serde_json::Value> {
-    bail!("--check {name}: this build has no CPU backend (feature flex) to compare with")
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two distinct CPU backends (flex's gemm and ndarray's matrixmultiply, weights and points
+    /// moved across) agree to a few f32 roundings.
+    #[test]
+    fn flex_and_ndarray_agree() {
+        #[allow(deprecated)]
+        let ndarray = Device::ndarray();
+        let report = compare(&Device::flex(), &ndarray);
+        eprintln!("{report}");
+        assert_eq!(report["agrees"], true, "{report}");
+        let dv = report["velocity_rel_diff"].as_f64().unwrap();
+        assert!(
+            dv > 0.0,
+            "two backends summing in another order differ a little: {report}"
+        );
+    }
+
+    /// The check fails on values of bf16 accuracy (a wrong kernel, or a device computing in
+    /// another type than asked).
+    #[test]
+    fn the_check_can_fail() {
+        let v: Vec<f32> = (0..512).map(|i| 3.0 * (i as f32 * 0.37).sin()).collect();
+        let div: Vec<f32> = (0..256).map(|i| (i as f32 * 0.11).cos()).collect();
+        let bf16 = |x: &[f32]| -> Vec<f32> {
+            x.iter()
+                .map(|&a| f32::from_bits(a.to_bits() & 0xFFFF_0000))
+                .collect()
+        };
+        let report = agreement(&bf16(&v), &v, &div, &div);
+        assert_eq!(report["agrees"], false, "{report}");
+        assert_eq!(agreement(&v, &v, &div, &div)["agrees"], true);
+    }
 }

@@ -130,6 +130,12 @@ fn conditional_image_run_end_to_end() {
         nll["data_note"].as_str().unwrap().contains("no test files"),
         "{nll}"
     );
+    // Two dequantizations under Hutchinson: biased low, not a bound, and the report says so.
+    assert_eq!(nll["upper_bound"], false, "{nll}");
+    assert_eq!(
+        nll["estimator"], "iw-dequant(k=2), hutchinson(1 rademacher)",
+        "{nll}"
+    );
 
     let (ok, stderr) = fm(&["sample", "--run", run_s, "--n", "2", "--class", "12"]);
     assert!(!ok && stderr.contains("classes 0..9"), "{stderr}");

@@ -18,6 +18,6 @@ mod unet;
 
 pub use activation::Activation;
 pub use mlp::{TimeMlp, TimeMlpConfig};
-pub use net::{NetConfig, VelocityNet};
-pub use time::TimeEmbedding;
+pub use net::{Guide, NetConfig, VelocityNet};
+pub use time::{TimeEmbedding, TimeFeatures};
 pub use unet::{UNet, UNetConfig};

@@ -88,40 +88,85 @@ impl VelocityNet {
         }
     }
 
+    /// Classifier-free guidance for one solve over `rows` rows: weight `w` towards `classes`
+    /// (one per row), with the labels made on `device` once instead of at every evaluation
+    /// (the unconditional field fills its null labels on the device, for any number of rows).
+    ///
+    /// Without `classes` (or with `w = 0`) a class-conditional network gives its unconditional
+    /// (null-class) field, and a network without classes its plain field.
+    pub fn guide(&self, rows: usize, classes: Option<&[usize]>, w: f64, device: &Device) -> Guide {
+        let labels = |ys: Vec<i64>| {
+            let n = ys.len();
+            Tensor::<1, Int>::from_data(TensorData::new(ys, [n]), device)
+        };
+        let Some(null) = self.null_class() else {
+            return Guide { w, labels: None };
+        };
+        let labels = match classes {
+            Some(classes) if w != 0.0 => {
+                let cond: Vec<i64> = classes.iter().map(|&c| c as i64).collect();
+                if w == 1.0 {
+                    GuideLabels::Classes(labels(cond))
+                } else {
+                    let uncond = vec![null as i64; rows];
+                    GuideLabels::Both(labels([cond, uncond].concat()))
+                }
+            }
+            _ => GuideLabels::Null(null as i64),
+        };
+        Guide {
+            w,
+            labels: Some(labels),
+        }
+    }
+
     /// Classifier-free guidance (Ho & Salimans 2022) at scalar time `t`:
     /// `v_w(x, t | y) = v(x, t | null) + w (v(x, t | y) - v(x, t | null))`.
     ///
     /// `w = 0` is the unconditional field, `w = 1` the conditional one, `w > 1` pushes samples
     /// towards their class (Meta's `flow_matching` examples write the same field with
     /// `cfg_scale = w - 1`). Both fields come from one forward pass over a doubled batch.
-    /// `classes` holds one class per row; without it a class-conditional network gives its
-    /// unconditional (null-class) field, and a network without classes its plain field.
-    pub fn guided(&self, x: Tensor<2>, t: f64, classes: Option<&[usize]>, w: f64) -> Tensor<2> {
+    pub fn guided(&self, x: Tensor<2>, t: f64, guide: &Guide) -> Tensor<2> {
         let [b, _] = x.dims();
         let device = x.device();
         let time = |n: usize| Tensor::<1>::full([n], t, &device);
-        let labels = |ys: Vec<i64>| {
-            let n = ys.len();
-            Tensor::<1, Int>::from_data(TensorData::new(ys, [n]), &device)
-        };
-        let Some(null) = self.null_class() else {
-            return self.forward(x, time(b), None);
-        };
-        let uncond = vec![null as i64; b];
-        let cond: Vec<i64> = match classes {
-            Some(classes) if w != 0.0 => classes.iter().map(|&c| c as i64).collect(),
-            _ => return self.forward(x, time(b), Some(labels(uncond))),
-        };
-        if w == 1.0 {
-            return self.forward(x, time(b), Some(labels(cond)));
+        match &guide.labels {
+            None => self.forward(x, time(b), None),
+            Some(GuideLabels::Null(null)) => {
+                // Filled on the device, for whatever rows come (likelihood solves stack probes).
+                let y = Tensor::<1, Int>::full([b], *null, &device);
+                self.forward(x, time(b), Some(y))
+            }
+            Some(GuideLabels::Classes(y)) => self.forward(x, time(b), Some(y.clone())),
+            Some(GuideLabels::Both(y)) => {
+                let both = self.forward(
+                    Tensor::cat(vec![x.clone(), x], 0),
+                    time(2 * b),
+                    Some(y.clone()),
+                );
+                let v_cond = both.clone().narrow(0, 0, b);
+                let v_uncond = both.narrow(0, b, b);
+                v_uncond.clone() + (v_cond - v_uncond) * guide.w
+            }
         }
-        let both = self.forward(
-            Tensor::cat(vec![x.clone(), x], 0),
-            time(2 * b),
-            Some(labels([cond, uncond].concat())),
-        );
-        let v_cond = both.clone().narrow(0, 0, b);
-        let v_uncond = both.narrow(0, b, b);
-        v_uncond.clone() + (v_cond - v_uncond) * w
     }
+}
+
+/// Classifier-free guidance prepared for one solve ([`VelocityNet::guide`]).
+#[derive(Debug, Clone)]
+pub struct Guide {
+    w: f64,
+    /// None for a network without classes.
+    labels: Option<GuideLabels>,
+}
+
+/// The labels of a guided forward pass.
+#[derive(Debug, Clone)]
+enum GuideLabels {
+    /// One pass of the unconditional field: the null class on every row.
+    Null(i64),
+    /// One pass of the conditional field (`w = 1`).
+    Classes(Tensor<1, Int>),
+    /// The classes followed by the null class, for one pass over the doubled batch.
+    Both(Tensor<1, Int>),
 }

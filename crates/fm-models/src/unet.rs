@@ -4,7 +4,7 @@
 //! between the down and up paths.
 
 use crate::fused::silu;
-use crate::time::TimeEmbedding;
+use crate::time::{TimeEmbedding, TimeFeatures};
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::attention::{MhaInput, MultiHeadAttention, MultiHeadAttentionConfig};
@@ -191,8 +191,7 @@ pub struct UNet {
     upsample: Vec<Conv2d>,
     out_norm: GroupNorm,
     output: Conv2d,
-    #[module(skip)]
-    time_embedding: TimeEmbedding,
+    time: TimeFeatures,
     /// `[C, H, W]` of the images.
     #[module(skip)]
     shape: [usize; 3],
@@ -297,7 +296,7 @@ impl UNetConfig {
             upsample,
             out_norm: group_norm(self.groups, c, device),
             output: conv3(c, self.in_channels, 1, device),
-            time_embedding,
+            time: time_embedding.init(device),
             shape: [self.in_channels, self.image_size, self.image_size],
             null_class: self.num_classes,
         }
@@ -320,7 +319,7 @@ impl UNet {
     pub fn forward(&self, x: Tensor<4>, t: Tensor<1>, y: Option<Tensor<1, Int>>) -> Tensor<4> {
         let mut emb = self
             .time_out
-            .forward(silu(self.time_in.forward(self.time_embedding.forward(t))));
+            .forward(silu(self.time_in.forward(self.time.forward(t))));
         if let (Some(table), Some(y)) = (&self.class_embedding, y) {
             let b = y.dims()[0];
             emb = emb + table.forward(y.reshape([b, 1])).reshape([b as i64, -1]);

@@ -33,10 +33,14 @@ fn guidance_interpolates_between_the_unconditional_and_conditional_fields() {
         close(cond.clone(), uncond.clone()) > 1e-4,
         "classes ignored"
     );
-    let w0 = net.guided(x.clone(), t, Some(&classes), 0.0);
-    let w1 = net.guided(x.clone(), t, Some(&classes), 1.0);
-    let w3 = net.guided(x.clone(), t, Some(&classes), 3.0);
-    let without = net.guided(x.clone(), t, None, 3.0);
+    let guided = |classes: Option<&[usize]>, w: f64| {
+        let guide = net.guide(4, classes, w, &dev);
+        net.guided(x.clone(), t, &guide)
+    };
+    let w0 = guided(Some(&classes), 0.0);
+    let w1 = guided(Some(&classes), 1.0);
+    let w3 = guided(Some(&classes), 3.0);
+    let without = guided(None, 3.0);
     assert!(close(w0, uncond.clone()) < 1e-6, "w = 0 is unconditional");
     assert!(close(w1, cond.clone()) < 1e-6, "w = 1 is conditional");
     assert!(
@@ -57,5 +61,6 @@ fn the_mlp_takes_rows_and_ignores_guidance() {
     let x = Tensor::<2>::random([5, 3], Distribution::Normal(0.0, 1.0), &dev);
     let plain = net.forward(x.clone(), Tensor::full([5], 0.5, &dev), None);
     assert_eq!(plain.dims(), [5, 3]);
-    assert!(close(net.guided(x, 0.5, Some(&[0; 5]), 4.0), plain) < 1e-7);
+    let guide = net.guide(5, Some(&[0; 5]), 4.0, &dev);
+    assert!(close(net.guided(x, 0.5, &guide), plain) < 1e-7);
 }

@@ -93,7 +93,9 @@ fn odd_widths_build_and_run() {
             dim,
             max_frequency: 100.0,
         };
-        let out = emb.forward(Tensor::from_floats([0.1f32, 0.7], &dev));
+        let out = emb
+            .init(&dev)
+            .forward(Tensor::from_floats([0.1f32, 0.7], &dev));
         assert_eq!(out.dims(), [2, emb.output_dim()], "dim {dim}");
     }
     let mut config = UNetConfig::preset("tiny", 1, 8).unwrap();

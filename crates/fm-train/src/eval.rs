@@ -13,7 +13,7 @@
 use crate::data::{ImageSet, Points, bits_per_dim};
 use crate::train::{Checkpoint, TrainConfig, TrainError, latest_checkpoint, load_weights};
 use burn::tensor::{Device, Distribution, Tensor, TensorData};
-use fm_models::VelocityNet;
+use fm_models::{Guide, VelocityNet};
 use fm_ode::{
     Divergence, Probes, SolveError, SolverConfig, Stats, gaussian_log_prob, log_likelihood, solve,
 };
@@ -98,37 +98,40 @@ impl TrainedRun {
         self
     }
 
-    /// The learned (unconditional) velocity at scalar time `t`: `[B, D]` -> `[B, D]`.
+    /// The learned (unconditional) velocity at scalar time `t`: `[B, D]` -> `[B, D]`. For a
+    /// solve, make the unconditional [`Guide`] once with [`TrainedRun::guide`] and call
+    /// [`TrainedRun::field`].
     pub fn velocity(&self, x: Tensor<2>, t: f64) -> Tensor<2> {
-        self.field(x, t, None, 0.0)
+        let guide = self.guide(x.dims()[0], None, 0.0, &x.device());
+        self.field(x, t, &guide)
     }
 
-    /// The velocity at scalar time `t` with classifier-free guidance `w` towards `classes` (one
-    /// per row; see [`VelocityNet::guided`]), along the sampling schedule.
-    pub fn field(&self, x: Tensor<2>, t: f64, classes: Option<&[usize]>, w: f64) -> Tensor<2> {
+    /// Classifier-free guidance `w` towards `classes` (one per row) for a solve over `rows`
+    /// rows (see [`VelocityNet::guide`]); `None` gives the unconditional field.
+    pub fn guide(&self, rows: usize, classes: Option<&[usize]>, w: f64, device: &Device) -> Guide {
+        self.model.guide(rows, classes, w, device)
+    }
+
+    /// The velocity at scalar time `t` with the guidance `guide` (see
+    /// [`VelocityNet::guided`]), along the sampling schedule.
+    pub fn field(&self, x: Tensor<2>, t: f64, guide: &Guide) -> Tensor<2> {
         let Some(target) = &self.schedule else {
-            return self.trained_velocity(x, t, classes, w);
+            return self.trained_velocity(x, t, guide);
         };
         let k = ScheduleTransform {
             trained: self.path.scheduler.clone(),
             target: target.clone(),
         }
         .at(t);
-        let inner = self.trained_velocity(x.clone().div_scalar(k.scale), k.t, classes, w);
+        let inner = self.trained_velocity(x.clone().div_scalar(k.scale), k.t, guide);
         x.mul_scalar(k.d_scale / k.scale) + inner.mul_scalar(k.scale * k.d_time)
     }
 
     /// The network's prediction at trained time `t` as a velocity. Conversions from x1 or
     /// epsilon divide by `sigma_t` or `alpha_t`, so they are evaluated at `t` kept
     /// [`TIME_EPSILON`] inside [0, 1] (and inside the training range).
-    fn trained_velocity(
-        &self,
-        x: Tensor<2>,
-        t: f64,
-        classes: Option<&[usize]>,
-        w: f64,
-    ) -> Tensor<2> {
-        let out = self.model.guided(x.clone(), t, classes, w);
+    fn trained_velocity(&self, x: Tensor<2>, t: f64, guide: &Guide) -> Tensor<2> {
+        let out = self.model.guided(x.clone(), t, guide);
         if self.predict == Parametrization::Velocity {
             return out;
         }
@@ -191,7 +194,8 @@ impl TrainedRun {
                 Some(g) => (Some(&g.classes[start..start + b]), g.weight),
                 None => (None, 0.0),
             };
-            let field = |t: f64, x: &Tensor<2>| self.field(x.clone(), t, classes, w);
+            let guide = self.guide(b, classes, w, device);
+            let field = |t: f64, x: &Tensor<2>| self.field(x.clone(), t, &guide);
             let sol = solve(&field, self.noise(b, device), 0.0, 1.0, solver)?;
             stats.push(sol.stats);
             each(SampledBatch {
@@ -218,8 +222,9 @@ impl TrainedRun {
             let b = rows.len() / dim;
             let x1 = Tensor::<2>::from_data(TensorData::new(rows.to_vec(), [b, dim]), device);
             let probes = Probes::new(divergence, [b, dim], device);
+            let guide = self.guide(b, None, 0.0, device);
             let ll = log_likelihood(
-                |x, t| self.velocity(x, t),
+                |x, t| self.field(x, t, &guide),
                 |x0| gaussian_log_prob(x0, self.source_std),
                 x1,
                 &probes,

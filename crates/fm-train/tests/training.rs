@@ -356,6 +356,9 @@ fn a_non_finite_loss_stops_the_run_or_is_skipped_on_request() {
     assert!(weights(&run).iter().all(|v| v.is_finite()));
 }
 
+/// Data parallelism across two distinct backends (flex and ndarray, both CPU): the replica on
+/// ndarray is a `fork` of the weights, its gradients travel back with `to_device` and add up on
+/// flex. One device of one backend is the reference.
 #[test]
 fn two_devices_give_the_one_device_result_at_the_same_global_batch() {
     let _turn = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
@@ -367,13 +370,17 @@ fn two_devices_give_the_one_device_result_at_the_same_global_batch() {
     );
     let config = small("checkerboard", 2, 8);
     let cpu = Device::flex();
+    #[allow(deprecated)]
+    let other = Device::ndarray();
+    assert_ne!(cpu, other);
     fit(&config, &one, std::slice::from_ref(&cpu), false).unwrap();
-    fit(&config, &two, &[cpu.clone(), cpu.clone()], false).unwrap();
+    fit(&config, &two, &[cpu.clone(), other.clone()], false).unwrap();
     // Three replicas split 256 rows unevenly (85, 85, 86): still the global batch's gradient.
-    fit(&config, &three, &[cpu.clone(), cpu.clone(), cpu], false).unwrap();
+    fit(&config, &three, &[cpu.clone(), other, cpu], false).unwrap();
     let (w1, l1) = (weights(&one), losses(&one));
     for run in [&two, &three] {
-        // The shards' sums add in another order than one mean: equal to f32 rounding.
+        // The shards' sums add in another order than one mean, and the backends' products
+        // round differently: equal to f32 rounding.
         for (a, b) in losses(run).iter().zip(&l1) {
             assert!((a - b).abs() <= 1e-5 * b.abs(), "{a} vs {b}");
         }

@@ -68,3 +68,15 @@ pub fn linear_silu(layer: &Linear, x: Tensor<2>) -> Tensor<2> {
 fn is_flex(device: &burn::tensor::Device) -> bool {
     device.clone().inner() == burn::tensor::Device::flex()
 }
+
+/// Whether `device` is the Flex CPU backend (never without the `flex` feature): for choices that
+/// pay only on its kernels, such as cache-sized row blocks.
+pub(crate) fn on_flex(device: &burn::tensor::Device) -> bool {
+    #[cfg(feature = "flex")]
+    return is_flex(device);
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = device;
+        false
+    }
+}
