@@ -30,12 +30,20 @@ pub struct DemoArgs {
     /// MNIST)]
     #[arg(long)]
     steps: Option<usize>,
-    /// Where the run and the pictures go (an earlier demo run there is replaced).
+    /// Where the run and the pictures go. An earlier demo run there is replaced; any other run
+    /// is refused unless --force.
     #[arg(long, default_value = "runs/demo")]
     out: PathBuf,
+    /// Replace a run in --out that `fm demo` did not make (its config, metrics and checkpoint
+    /// folders; other files stay).
+    #[arg(long)]
+    force: bool,
     #[command(flatten)]
     pub common: Common,
 }
+
+/// Marks a run folder as the demo's own, so a later `fm demo` may replace it.
+const DEMO_MARKER: &str = "fm-demo";
 
 pub fn cmd_demo(a: &DemoArgs) -> Result<Value> {
     let device = device::parse(&a.common.device)?;
@@ -53,11 +61,22 @@ pub fn cmd_demo(a: &DemoArgs) -> Result<Value> {
             a.out.display()
         );
     }
-    let old = a.out.join("checkpoints");
-    if old.exists() {
-        std::fs::remove_dir_all(&old)
-            .with_context(|| format!("removing the earlier demo run in {}", old.display()))?;
+    let marker = a.out.join(DEMO_MARKER);
+    if fm_train::train::holds_run(&a.out)? {
+        if !(a.force || marker.is_file()) {
+            anyhow::bail!(
+                "{} holds a run that fm demo did not make: choose another --out, or replace it with --force",
+                a.out.display()
+            );
+        }
+        fm_train::train::clear_run(&a.out)?;
     }
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    std::fs::write(
+        &marker,
+        "this run folder was made by fm demo, which may replace it\n",
+    )
+    .with_context(|| format!("writing {}", marker.display()))?;
     let train_report = run_training(
         &config,
         &a.out,

@@ -113,6 +113,10 @@ pub struct TrainArgs {
     /// The run folder (config, checkpoints, metrics).
     #[arg(long)]
     out: PathBuf,
+    /// Replace the run already in --out (its config.json, metrics.jsonl and checkpoint
+    /// folders; other files there are kept). Without it, a folder holding a run is refused.
+    #[arg(long, conflicts_with = "resume")]
+    force: bool,
     /// Float type of the forward and backward passes: f32, f16 or bf16 (mixed precision, as
     /// torch.autocast: the weights, Adam's moments and the EMA stay f32). Saved with the run.
     #[arg(long, default_value = "f32")]
@@ -233,6 +237,9 @@ pub fn cmd_train(a: &TrainArgs) -> Result<Value> {
     } else {
         train_config(a)?
     };
+    if a.force {
+        fm_train::train::clear_run(&a.out)?;
+    }
     // The devices hold the f32 weights; the run's dtype is its compute type.
     let names = if a.devices.is_empty() {
         std::slice::from_ref(&a.common.device)

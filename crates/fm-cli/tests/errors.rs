@@ -190,6 +190,28 @@ fn a_finished_run_is_not_overwritten_without_resume() {
     assert!(fm(&args).0);
     let (ok, stderr) = fm(&args);
     assert!(!ok && stderr.contains("--resume"), "{stderr}");
+    // The demo does not touch a run it did not make: nothing deleted, nothing overwritten.
+    let mine = run.join("checkpoints").join("mine.txt");
+    std::fs::write(&mine, "a user's file").unwrap();
+    let config = std::fs::read(run.join("config.json")).unwrap();
+    let (ok, stderr) = fm(&["demo", "--steps", "2", "--out", run.to_str().unwrap()]);
+    assert!(!ok && stderr.contains("--force"), "{stderr}");
+    assert!(mine.is_file() && run.join("checkpoints/step-00000002").is_dir());
+    assert_eq!(std::fs::read(run.join("config.json")).unwrap(), config);
+    // A run killed before its first checkpoint (config and metrics only) is a run too.
+    std::fs::remove_dir_all(run.join("checkpoints/step-00000002")).unwrap();
+    let (ok, stderr) = fm(&args);
+    assert!(!ok && stderr.contains("already holds a run"), "{stderr}");
+    assert_eq!(std::fs::read(run.join("config.json")).unwrap(), config);
+    // --force replaces the run and only the run.
+    let mut forced = args.to_vec();
+    forced.push("--force");
+    assert!(fm(&forced).0);
+    assert!(
+        mine.is_file(),
+        "--force deleted a file that is not the run's"
+    );
+    assert!(run.join("checkpoints/step-00000002").is_dir());
     let (ok, stderr) = fm(&["sample", "--run", run.to_str().unwrap(), "--n", "0"]);
     assert!(
         !ok && stderr.contains("invalid value '0' for '--n"),

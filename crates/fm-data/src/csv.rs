@@ -15,6 +15,7 @@ pub fn read_csv(path: &Path) -> Result<Points, DataError> {
 pub fn parse_csv(text: &str) -> Result<Points, String> {
     let mut values = Vec::new();
     let mut dim = None;
+    let mut first = true;
     for (index, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
@@ -22,8 +23,8 @@ pub fn parse_csv(text: &str) -> Result<Points, String> {
         }
         let fields: Vec<&str> = line.split(',').map(str::trim).collect();
         let parsed: Vec<Result<f64, _>> = fields.iter().map(|f| f.parse::<f64>()).collect();
-        // A first line of names only is a header.
-        if dim.is_none() && values.is_empty() && parsed.iter().all(Result::is_err) {
+        // The first line, if it holds names only, is a header; no later line is.
+        if std::mem::take(&mut first) && parsed.iter().all(Result::is_err) {
             continue;
         }
         let line_no = index + 1;
@@ -36,16 +37,22 @@ pub fn parse_csv(text: &str) -> Result<Points, String> {
         }
         for (col, (field, value)) in fields.iter().zip(parsed).enumerate() {
             match value {
-                Ok(v) if v.is_finite() => values.push(v as f32),
+                // Checked after the conversion: 1e300 is finite in f64 but not in f32.
+                Ok(v) if (v as f32).is_finite() => values.push(v as f32),
                 Ok(_) => {
                     return Err(format!(
-                        "line {line_no}, column {}: '{field}' is not a finite number",
+                        "line {line_no}, column {}: '{field}' is not a finite 32-bit float (at most about 3.4e38 in size)",
                         col + 1
                     ));
                 }
                 Err(_) => {
+                    let hint = if field.contains(['"', '\'', ';', '\t']) {
+                        " (values are plain numbers separated by commas: no quotes, ';' or tabs)"
+                    } else {
+                        ""
+                    };
                     return Err(format!(
-                        "line {line_no}, column {}: '{field}' is not a number",
+                        "line {line_no}, column {}: '{field}' is not a number{hint}",
                         col + 1
                     ));
                 }

@@ -163,9 +163,24 @@ fn corrupt_csv_errors_name_line_and_column() {
         ("1,2\n3\n", "line 2: 1 values, but earlier rows have 2"),
         (
             "1,2\nNaN,4\n",
-            "line 2, column 1: 'NaN' is not a finite number",
+            "line 2, column 1: 'NaN' is not a finite 32-bit float",
         ),
-        ("1,2\n3,inf\n", "not a finite number"),
+        ("1,2\n3,inf\n", "not a finite 32-bit float"),
+        // Finite in f64, infinite in f32.
+        (
+            "1,2\n3,1e300\n",
+            "line 2, column 2: '1e300' is not a finite 32-bit float",
+        ),
+        ("1,2\n-1e39,0\n", "line 2, column 1"),
+        // Quoted numbers and other separators: the line that shows it, not "no data rows".
+        (
+            "x,y\n\"1.5\",\"2\"\n",
+            "line 2, column 1: '\"1.5\"' is not a number (values are plain numbers",
+        ),
+        (
+            "1;2\n3;4\n",
+            "line 2, column 1: '3;4' is not a number (values",
+        ),
         ("x,y\n", "no data rows"),
         ("", "no data rows"),
     ] {

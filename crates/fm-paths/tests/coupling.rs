@@ -177,3 +177,18 @@ fn couplings_are_deterministic_and_parse() {
         );
     }
 }
+
+/// All costs zero (identical points, or the same point paired with itself): every permutation
+/// is optimal and the auction ends at once, at any tolerance, zero included.
+#[test]
+fn zero_costs_end_the_auction() {
+    for n in [1, 2, 5, 64] {
+        for tolerance in [0.0, 1e-7] {
+            let cols = auction(&vec![0.0; n * n], n, tolerance);
+            assert!(is_permutation(&cols), "{cols:?}");
+        }
+    }
+    // Equal non-zero costs still terminate through the price increments.
+    let cols = auction(&[3.0; 16], 4, 0.0);
+    assert!(is_permutation(&cols), "{cols:?}");
+}

@@ -490,3 +490,54 @@ fn metrics_lines_average_the_steps_between_them() {
         from = to;
     }
 }
+
+/// Only folders named exactly `step-NNNNNNNN` are checkpoints, ordered by number: a user's
+/// `step-best` copy is not resumed from, a `.bak` copy survives pruning, and a `state.json` whose
+/// step is not its folder's is skipped with the reason.
+#[test]
+fn only_exact_step_folders_are_checkpoints() {
+    let _turn = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let mut config = small("rings", 2, 8);
+    config.keep_checkpoints = 1;
+    fit(&config, &run, &[Device::flex()], false).unwrap();
+    let root = run.join("checkpoints");
+    let newest = root.join("step-00000008");
+    let copy = |to: &str| {
+        let to = root.join(to);
+        std::fs::create_dir(&to).unwrap();
+        for f in std::fs::read_dir(&newest).unwrap() {
+            let f = f.unwrap().path();
+            std::fs::copy(&f, to.join(f.file_name().unwrap())).unwrap();
+        }
+    };
+    copy("step-best");
+    copy("step-00000008.bak");
+    copy("step-99999999x");
+    let mut skipped = Vec::new();
+    let found = fm_train::train::latest_checkpoint(&run, &mut skipped)
+        .unwrap()
+        .unwrap();
+    assert_eq!((found.dir.clone(), found.state.step), (newest.clone(), 8));
+    assert!(skipped.is_empty(), "{skipped:?}");
+    // Training on prunes step-00000008 (keep 1) and nothing of the user's.
+    config.steps = 12;
+    fit(&config, &run, &[Device::flex()], true).unwrap();
+    for kept in [
+        "step-best",
+        "step-00000008.bak",
+        "step-99999999x",
+        "step-00000012",
+    ] {
+        assert!(root.join(kept).is_dir(), "{kept} was deleted");
+    }
+    assert!(!newest.exists());
+    // A step-00000020 folder holding step 12's state is not step 20.
+    let wrong = root.join("step-00000020");
+    std::fs::rename(root.join("step-00000012"), &wrong).unwrap();
+    let mut skipped = Vec::new();
+    let found = fm_train::train::latest_checkpoint(&run, &mut skipped).unwrap();
+    assert!(found.is_none(), "{found:?}");
+    assert!(skipped[0].contains("records step 12"), "{skipped:?}");
+}

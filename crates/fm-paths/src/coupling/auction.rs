@@ -6,11 +6,15 @@
 //! `n eps` of optimal, so `eps` shrinks by a factor of 8 a phase, keeping the prices, down to
 //! `tolerance / n`.
 
-/// The column assigned to each row of the square cost matrix `cost` (`n x n`, row-major), with
-/// a total cost within `tolerance` of the optimum.
+/// The column assigned to each row of the square cost matrix `cost` (`n x n`, row-major, finite
+/// entries), with a total cost within `tolerance` of the optimum.
 pub fn auction(cost: &[f64], n: usize, tolerance: f64) -> Vec<usize> {
     const NONE: usize = usize::MAX;
     let range = cost.iter().copied().fold(0.0f64, |m, c| m.max(c.abs()));
+    if range == 0.0 {
+        // Every assignment costs 0; with eps = 0 the rows would outbid each other forever.
+        return (0..n).collect();
+    }
     let final_eps = (tolerance / n as f64).max(f64::EPSILON * range);
     let mut eps = (range / 4.0).max(final_eps);
     let mut price = vec![0.0f64; n];

@@ -116,30 +116,71 @@ pub fn save_checkpoint<M: Module>(
     fs::File::open(&root)
         .and_then(|d| d.sync_all())
         .map_err(file_err(&root))?;
-    for old in list_checkpoints(run)?.into_iter().skip(keep) {
+    for (_, old) in list_checkpoints(run)?.into_iter().skip(keep) {
         fs::remove_dir_all(&old).map_err(file_err(&old))?;
     }
     Ok(dest)
 }
 
-/// Checkpoint folders of a run, newest first.
-fn list_checkpoints(run: &Path) -> Result<Vec<PathBuf>, TrainError> {
+/// The step of a checkpoint folder named exactly `step-NNNNNNNN` (eight or more digits, as
+/// [`save_checkpoint`] writes them); anything else (`step-best`, `step-00000020.bak`, a user's
+/// copy) is not a checkpoint, is never resumed from and never pruned.
+fn checkpoint_step(name: &str) -> Option<usize> {
+    let digits = name.strip_prefix("step-")?;
+    if digits.len() < 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// What of a run folder belongs to a run: `config.json`, `metrics.jsonl` and the checkpoint
+/// folders (by their exact names). Anything else in it is the user's.
+fn run_files(run: &Path) -> Result<Vec<PathBuf>, TrainError> {
+    let mut files: Vec<PathBuf> = ["config.json", "metrics.jsonl"]
+        .iter()
+        .map(|f| run.join(f))
+        .filter(|p| p.exists())
+        .collect();
+    files.extend(list_checkpoints(run)?.into_iter().map(|(_, dir)| dir));
+    Ok(files)
+}
+
+/// Whether `run` holds (part of) a training run: a config, metrics or a checkpoint, even one
+/// killed before its first checkpoint.
+pub fn holds_run(run: &Path) -> Result<bool, TrainError> {
+    Ok(!run_files(run)?.is_empty())
+}
+
+/// Deletes the run in `run` (its config, metrics and checkpoint folders) and nothing else: files
+/// a user put beside them, or in `checkpoints/` under other names, stay.
+pub fn clear_run(run: &Path) -> Result<(), TrainError> {
+    for path in run_files(run)? {
+        if path.is_dir() {
+            fs::remove_dir_all(&path)
+        } else {
+            fs::remove_file(&path)
+        }
+        .map_err(file_err(&path))?;
+    }
+    Ok(())
+}
+
+/// Checkpoint folders of a run with their steps, newest (highest step) first.
+fn list_checkpoints(run: &Path) -> Result<Vec<(usize, PathBuf)>, TrainError> {
     let root = checkpoints_dir(run);
     if !root.exists() {
         return Ok(Vec::new());
     }
-    let mut dirs: Vec<PathBuf> = fs::read_dir(&root)
+    let mut dirs: Vec<(usize, PathBuf)> = fs::read_dir(&root)
         .map_err(file_err(&root))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.is_dir()
-                && p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with("step-"))
+        .filter(|p| p.is_dir())
+        .filter_map(|p| {
+            let step = checkpoint_step(p.file_name()?.to_str()?)?;
+            Some((step, p))
         })
         .collect();
-    dirs.sort();
-    dirs.reverse();
+    dirs.sort_by(|a, b| b.0.cmp(&a.0));
     Ok(dirs)
 }
 
@@ -172,11 +213,22 @@ pub fn latest_checkpoint(
     run: &Path,
     skipped: &mut Vec<String>,
 ) -> Result<Option<Checkpoint>, TrainError> {
-    for dir in list_checkpoints(run)? {
+    for (step, dir) in list_checkpoints(run)? {
         let state_file = dir.join("state.json");
         let state = fs::read_to_string(&state_file)
             .map_err(|e| e.to_string())
-            .and_then(|s| serde_json::from_str::<CheckpointState>(&s).map_err(|e| e.to_string()));
+            .and_then(|s| serde_json::from_str::<CheckpointState>(&s).map_err(|e| e.to_string()))
+            .and_then(|state| {
+                // state.json carries no checksum of its own: its step must be the folder's.
+                if state.step == step {
+                    Ok(state)
+                } else {
+                    Err(format!(
+                        "records step {} but the folder is step {step}",
+                        state.step
+                    ))
+                }
+            });
         let checkpoint = match state {
             Ok(state) => Checkpoint {
                 dir: dir.clone(),

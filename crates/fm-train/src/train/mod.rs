@@ -13,7 +13,8 @@ mod run;
 
 pub use adam::{FusedAdam, FusedAdamConfig};
 pub use checkpoint::{
-    Checkpoint, CheckpointState, latest_checkpoint, load_optimizer, load_weights, save_checkpoint,
+    Checkpoint, CheckpointState, clear_run, holds_run, latest_checkpoint, load_optimizer,
+    load_weights, save_checkpoint,
 };
 pub use config::{ADAM_EPSILON, TrainConfig, learning_rate, parse_dtype, parse_path};
 pub use ema::{ema_decay_at, ema_update};

@@ -3,7 +3,7 @@
 use super::adam::FusedAdamConfig;
 use super::batch::BatchPlan;
 use super::checkpoint::{
-    CheckpointState, latest_checkpoint, load_optimizer, load_weights, save_checkpoint,
+    CheckpointState, holds_run, latest_checkpoint, load_optimizer, load_weights, save_checkpoint,
 };
 use super::config::{TrainConfig, learning_rate, parse_dtype};
 use super::ema::{ema_decay_at, ema_update};
@@ -80,7 +80,9 @@ fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
 }
 
 /// Trains `config` into the run folder `run` on `devices`, resuming from its newest checkpoint
-/// when `resume` is set. `on_step` sees every step (for progress bars).
+/// when `resume` is set. Without `resume`, a folder that already holds a run is refused
+/// ([`holds_run`]; [`clear_run`](super::clear_run) replaces it). `on_step` sees every step (for
+/// progress bars).
 ///
 /// With several devices, training is data-parallel (docs/scaling.md): every step splits its
 /// batch (`config.batch_size`, the global batch) into one shard per device, and the gradients of
@@ -120,9 +122,9 @@ pub fn train(
     let data = DataSource::parse(&config.data)?;
     check_model_fits_data(config, &data)?;
     let path = AffinePath::new(config.scheduler().map_err(TrainError::Config)?);
-    if !resume && latest_checkpoint(run, &mut Vec::new())?.is_some() {
+    if !resume && holds_run(run)? {
         return Err(TrainError::Config(format!(
-            "{} already holds a run with checkpoints: continue it with --resume, or choose another output folder",
+            "{} already holds a run (config.json, metrics.jsonl or checkpoints): continue it with --resume, replace it with --force, or choose another output folder",
             run.display()
         )));
     }
