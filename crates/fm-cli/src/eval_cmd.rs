@@ -30,7 +30,7 @@ pub struct SolverArgs {
     #[arg(long, value_parser = at_least_one())]
     pub steps: Option<usize>,
     /// Points per solve (bounds memory).
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 10_000, value_parser = at_least_one())]
     pub batch: usize,
     /// Use the raw weights instead of their EMA.
     #[arg(long)]
@@ -61,6 +61,12 @@ impl SolverArgs {
     /// The newest checkpoint of `run` with these weights and this schedule.
     pub fn load(&self, run: &Path, device: &Device) -> Result<TrainedRun> {
         let trained = load_run(run, device, self.raw_weights)?;
+        for why in &trained.skipped_checkpoints {
+            eprintln!(
+                "warning: skipped checkpoint {why}; using the older step {}",
+                trained.checkpoint.state.step
+            );
+        }
         Ok(match &self.schedule {
             Some(name) => {
                 let target = parse_path(name, trained.config.sigma_min)
@@ -239,13 +245,21 @@ pub fn cmd_nll(a: &NllArgs) -> Result<Value> {
             divergence: a.divergence.unwrap_or(Divergence::HUTCHINSON),
             seed: a.seed,
         };
-        return bpd_report(&trained, &data, &settings, &a.solver, &device);
+        let report = bpd_report(&trained, &data, &settings, &a.solver, &device)?;
+        return Ok(with_checkpoint(report, &trained));
     }
     let mut rng = ChaCha8Rng::seed_from_u64(a.seed);
     let divergence = a.divergence.unwrap_or(Divergence::Exact);
-    nll_report(
+    let report = nll_report(
         &trained, &data, a.n, &mut rng, divergence, &a.solver, &device,
-    )
+    )?;
+    Ok(with_checkpoint(report, &trained))
+}
+
+/// `report` with the step of the checkpoint whose weights made it.
+pub fn with_checkpoint(mut report: Value, trained: &TrainedRun) -> Value {
+    report["checkpoint_step"] = json!(trained.checkpoint.state.step);
+    report
 }
 
 /// The full evaluation of a run: NLL (bpd for images), entropy gap, distances, NFE; returns the
@@ -294,5 +308,6 @@ pub fn cmd_eval(a: &EvalArgs) -> Result<Value> {
     let device = device::parse(&a.common.device)?;
     device.seed(a.seed);
     let trained = a.solver.load(&a.run, &device)?;
-    Ok(evaluate(&trained, a.n, a.seed, &a.solver, &device)?.0)
+    let report = evaluate(&trained, a.n, a.seed, &a.solver, &device)?.0;
+    Ok(with_checkpoint(report, &trained))
 }

@@ -1,7 +1,7 @@
 //! `fm sample`: draw samples from a trained run, as arrays and pictures, optionally with their
 //! paths from noise to data.
 
-use crate::eval_cmd::{SolverArgs, mean_nfe};
+use crate::eval_cmd::{SolverArgs, mean_nfe, with_checkpoint};
 use crate::{Common, at_least_one, device, plot};
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -199,7 +199,8 @@ pub fn cmd_sample(a: &SampleArgs) -> Result<Value> {
     if let Some(png) = &a.png {
         picture(&trained, &shown, cols, a.seed, png)?;
     }
-    let mut report = json!({ "n": a.n, "nfe": mean_nfe(&stats), "samples_per_s": a.n as f64 / secs, "seconds": secs });
+    let report = json!({ "n": a.n, "nfe": mean_nfe(&stats), "samples_per_s": a.n as f64 / secs, "seconds": secs });
+    let mut report = with_checkpoint(report, &trained);
     if let Some(g) = &guide {
         report["guidance"] = json!(g.weight);
     }

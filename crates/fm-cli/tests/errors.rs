@@ -56,7 +56,7 @@ fn bad_input_is_reported_not_panicked() {
                 "--out".into(),
                 out.clone(),
             ],
-            "not a finite number",
+            "not a finite 32-bit float",
         ),
         (
             vec![
@@ -452,4 +452,61 @@ fn a_run_trained_in_bf16_samples_and_evaluates_in_either_type_and_on_two_replica
     assert_eq!(fm_json(&args)["step"], 2);
     let (ok, err) = fm(&["train", "--data", "moons", "--dtype", "f8", "--out", run_s]);
     assert!(!ok && err.contains("unknown float type 'f8'"), "{err}");
+}
+
+/// Messages that used to mislead, and the checkpoint every result names: a corrupt newest
+/// checkpoint is skipped with a warning and the JSON says which step was used; when every one
+/// is corrupt, the error says so (not "no checkpoint yet").
+#[test]
+fn results_name_their_checkpoint_and_messages_say_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let run_s = run.to_str().unwrap();
+    let out = |args: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_fm"))
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let train = [
+        "train", "--data", "moons", "--steps", "4", "--batch-size", "32", "--hidden", "8",
+        "--depth", "1", "--checkpoint-every", "2", "--out", run_s, "--json",
+    ];
+    assert!(fm(&train).0);
+    let sample = ["sample", "--run", run_s, "--n", "5", "--solver", "euler", "--json"];
+    assert_eq!(fm_json(&sample)["checkpoint_step"], 4);
+    let nll = ["nll", "--run", run_s, "--n", "5", "--solver", "euler", "--json"];
+    assert_eq!(fm_json(&nll)["checkpoint_step"], 4);
+    let corrupt = |step: &str| {
+        let file = run.join("checkpoints").join(step).join("ema.bpk");
+        let mut bytes = std::fs::read(&file).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x10;
+        std::fs::write(&file, bytes).unwrap();
+    };
+    corrupt("step-00000004");
+    let (ok, stdout, stderr) = out(&sample);
+    assert!(ok, "{stderr}");
+    assert!(stderr.contains("warning: skipped checkpoint"), "{stderr}");
+    assert!(stdout.contains("\"checkpoint_step\":2"), "{stdout}");
+    corrupt("step-00000002");
+    let (ok, _, stderr) = out(&sample);
+    assert!(!ok && stderr.contains("every checkpoint is unusable"), "{stderr}");
+
+    let (ok, err) = fm(&["sample", "--run", run_s, "--batch", "0"]);
+    assert!(!ok && err.contains("invalid value '0' for '--batch"), "{err}");
+    let (ok, err) = fm(&["train", "--data", "moons", "--model", "bogus", "--out", run_s]);
+    assert!(!ok && err.contains("unknown network"), "{err}");
+    let upper = dir.path().join("POINTS.NPY");
+    fm_train::data::write_npy(&upper, &[0.5, 1.0, -0.5, 2.0], &[2, 2]).unwrap();
+    let (ok, err) = fm(&[
+        "train", "--data", &format!("file:{}", upper.display()), "--steps", "1", "--batch-size",
+        "2", "--hidden", "4", "--depth", "1", "--out", dir.path().join("npy").to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
 }

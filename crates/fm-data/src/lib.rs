@@ -130,13 +130,17 @@ impl DataSource {
         }
         if let Some(path) = spec.strip_prefix("file:") {
             let path = Path::new(path);
-            let points = match path.extension().and_then(|e| e.to_str()) {
+            let extension = path
+                .extension()
+                .and_then(|e| e.to_str())
+                .map(str::to_ascii_lowercase);
+            let points = match extension.as_deref() {
                 Some("csv") => read_csv(path)?,
                 Some("npy") => read_npy(path)?,
                 _ => {
                     return Err(DataError::new(
                         path,
-                        "the file name must end in .csv or .npy",
+                        "the file name must end in .csv or .npy (any case)",
                     ));
                 }
             };

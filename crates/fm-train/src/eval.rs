@@ -42,6 +42,9 @@ pub struct TrainedRun {
     pub model: VelocityNet,
     /// The checkpoint it came from.
     pub checkpoint: Checkpoint,
+    /// Newer checkpoints that could not be used, with the reason: the weights are older than
+    /// the run's newest step, which a caller should say.
+    pub skipped_checkpoints: Vec<String>,
     /// Standard deviation of the source at t = 0 (`sigma_0` of the path sampled along).
     pub source_std: f64,
     /// The path the model was trained on.
@@ -65,10 +68,16 @@ pub fn load_run(run: &Path, device: &Device, raw_weights: bool) -> Result<Traine
         path: config_file.clone(),
         message: format!("not a valid run config: {e}"),
     })?;
-    let checkpoint = latest_checkpoint(run, &mut Vec::new())?.ok_or_else(|| TrainError::Io {
+    let mut skipped = Vec::new();
+    let checkpoint = latest_checkpoint(run, &mut skipped)?.ok_or_else(|| TrainError::Io {
         path: run.join("checkpoints"),
-        message: "the run has no checkpoint yet".into(),
+        message: if skipped.is_empty() {
+            "the run has no checkpoint yet".into()
+        } else {
+            format!("every checkpoint is unusable: {}", skipped.join("; "))
+        },
     })?;
+
     let file = if raw_weights {
         checkpoint.model_file()
     } else {
@@ -85,6 +94,7 @@ pub fn load_run(run: &Path, device: &Device, raw_weights: bool) -> Result<Traine
         config,
         model,
         checkpoint,
+        skipped_checkpoints: skipped,
     })
 }
 
