@@ -72,7 +72,12 @@ fn main() {
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
         eprintln!("error: {e:#}");
-        std::process::exit(1);
+        // 130 as a shell reports a SIGINT: the run stopped on request, with a checkpoint.
+        let interrupted = matches!(
+            e.downcast_ref::<fm_train::train::TrainError>(),
+            Some(fm_train::train::TrainError::Interrupted { .. })
+        );
+        std::process::exit(if interrupted { 130 } else { 1 });
     }
 }
 

@@ -9,7 +9,10 @@ use fm_train::data::DataSource;
 use fm_train::train::{TrainConfig, train};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Args, Clone)]
 pub struct TrainArgs {
@@ -244,6 +247,7 @@ pub fn cmd_train(a: &TrainArgs) -> Result<Value> {
         train_config(a)?
     };
     if a.force {
+        let _lock = fm_train::train::RunLock::acquire(&a.out)?;
         fm_train::train::clear_run(&a.out)?;
     }
     // The devices hold the f32 weights; the run's dtype is its compute type.
@@ -257,6 +261,21 @@ pub fn cmd_train(a: &TrainArgs) -> Result<Value> {
         .map(|d| device::parse(d))
         .collect::<Result<Vec<_>>>()?;
     run_training(&config, &a.out, &devices, a.resume, a.common.json)
+}
+
+/// A flag raised by the first SIGINT or SIGTERM, so training finishes its step and writes a
+/// checkpoint; a second signal ends the process at once (exit code 130).
+fn stop_on_signals() -> Result<Arc<AtomicBool>> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    use signal_hook::flag;
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [SIGINT, SIGTERM] {
+        // Registered first, so it sees the flag as the previous signal left it.
+        flag::register_conditional_shutdown(signal, 130, Arc::clone(&stop))
+            .context("installing the signal handlers")?;
+        flag::register(signal, Arc::clone(&stop)).context("installing the signal handlers")?;
+    }
+    Ok(stop)
 }
 
 /// Trains with a progress bar (hidden when `quiet`) and reports the summary.
@@ -278,10 +297,17 @@ pub fn run_training(
         )
         .expect("valid template"),
     );
+    let stop = stop_on_signals()?;
     let summary = train(config, out, devices, resume, &mut |p| {
         bar.set_position(p.step as u64);
         if p.step % 10 == 0 || p.step == p.steps {
             bar.set_message(format!("loss {:.4}", p.loss));
+        }
+        if stop.load(Ordering::Relaxed) {
+            bar.abandon_with_message("interrupted: writing a checkpoint");
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
         }
     })?;
     bar.finish_and_clear();

@@ -474,13 +474,31 @@ fn results_name_their_checkpoint_and_messages_say_what_is_wrong() {
         )
     };
     let train = [
-        "train", "--data", "moons", "--steps", "4", "--batch-size", "32", "--hidden", "8",
-        "--depth", "1", "--checkpoint-every", "2", "--out", run_s, "--json",
+        "train",
+        "--data",
+        "moons",
+        "--steps",
+        "4",
+        "--batch-size",
+        "32",
+        "--hidden",
+        "8",
+        "--depth",
+        "1",
+        "--checkpoint-every",
+        "2",
+        "--out",
+        run_s,
+        "--json",
     ];
     assert!(fm(&train).0);
-    let sample = ["sample", "--run", run_s, "--n", "5", "--solver", "euler", "--json"];
+    let sample = [
+        "sample", "--run", run_s, "--n", "5", "--solver", "euler", "--json",
+    ];
     assert_eq!(fm_json(&sample)["checkpoint_step"], 4);
-    let nll = ["nll", "--run", run_s, "--n", "5", "--solver", "euler", "--json"];
+    let nll = [
+        "nll", "--run", run_s, "--n", "5", "--solver", "euler", "--json",
+    ];
     assert_eq!(fm_json(&nll)["checkpoint_step"], 4);
     let corrupt = |step: &str| {
         let file = run.join("checkpoints").join(step).join("ema.bpk");
@@ -496,17 +514,36 @@ fn results_name_their_checkpoint_and_messages_say_what_is_wrong() {
     assert!(stdout.contains("\"checkpoint_step\":2"), "{stdout}");
     corrupt("step-00000002");
     let (ok, _, stderr) = out(&sample);
-    assert!(!ok && stderr.contains("every checkpoint is unusable"), "{stderr}");
+    assert!(
+        !ok && stderr.contains("every checkpoint is unusable"),
+        "{stderr}"
+    );
 
     let (ok, err) = fm(&["sample", "--run", run_s, "--batch", "0"]);
-    assert!(!ok && err.contains("invalid value '0' for '--batch"), "{err}");
-    let (ok, err) = fm(&["train", "--data", "moons", "--model", "bogus", "--out", run_s]);
+    assert!(
+        !ok && err.contains("invalid value '0' for '--batch"),
+        "{err}"
+    );
+    let (ok, err) = fm(&[
+        "train", "--data", "moons", "--model", "bogus", "--out", run_s,
+    ]);
     assert!(!ok && err.contains("unknown network"), "{err}");
     let upper = dir.path().join("POINTS.NPY");
     fm_train::data::write_npy(&upper, &[0.5, 1.0, -0.5, 2.0], &[2, 2]).unwrap();
     let (ok, err) = fm(&[
-        "train", "--data", &format!("file:{}", upper.display()), "--steps", "1", "--batch-size",
-        "2", "--hidden", "4", "--depth", "1", "--out", dir.path().join("npy").to_str().unwrap(),
+        "train",
+        "--data",
+        &format!("file:{}", upper.display()),
+        "--steps",
+        "1",
+        "--batch-size",
+        "2",
+        "--hidden",
+        "4",
+        "--depth",
+        "1",
+        "--out",
+        dir.path().join("npy").to_str().unwrap(),
     ]);
     assert!(ok, "{err}");
 }

@@ -91,3 +91,58 @@ fn training_survives_sigkill_at_random_moments() {
     assert!(sampled["nfe"].as_f64().unwrap() > 0.0);
     eprintln!("killed {survived} of {kills} times mid-run; resumed to step {total}");
 }
+
+/// One writer per run folder, readers welcome; SIGINT ends a run with a checkpoint of the step
+/// it was on (exit code 130), not with up to --checkpoint-every steps lost.
+#[test]
+fn a_second_writer_is_refused_and_sigint_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let run_s = run.to_str().unwrap();
+    let args = [
+        "train", "--data", "moons", "--steps", "1000000", "--batch-size", "64", "--hidden", "8",
+        "--depth", "1", "--checkpoint-every", "1000", "--out", run_s, "--json",
+    ];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fm"))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the first checkpoint, so readers have weights.
+    let first = run.join("checkpoints/step-00001000");
+    for _ in 0..600 {
+        if first.is_dir() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(first.is_dir(), "no checkpoint within a minute");
+    let pid = child.id().to_string();
+    for second in [&args[..], &["train", "--out", run_s, "--resume", "--steps", "5"][..]] {
+        let (ok, err) = fm(second);
+        assert!(!ok && err.contains(&format!("pid {pid}")), "{err}");
+    }
+    let sampled = fm_json(&["sample", "--run", run_s, "--n", "4", "--solver", "euler", "--json"]);
+    assert!(sampled["checkpoint_step"].as_u64().unwrap() >= 1000);
+    let status = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    let step: usize = stderr
+        .split("interrupted after step ")
+        .nth(1)
+        .and_then(|s| s.split(';').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{stderr}"));
+    let mut skipped = Vec::new();
+    let newest = fm_train::train::latest_checkpoint(&run, &mut skipped)
+        .unwrap()
+        .unwrap();
+    assert_eq!(newest.state.step, step, "{stderr}");
+    // The lock went with the process: the run resumes.
+    let next = (step + 3).to_string();
+    let done = fm_json(&["train", "--out", run_s, "--resume", "--steps", &next, "--json"]);
+    assert_eq!(done["step"].as_u64(), Some(step as u64 + 3));
+}

@@ -23,7 +23,9 @@ fn fit(
     devices: &[Device],
     resume: bool,
 ) -> Result<TrainSummary, TrainError> {
-    train(config, run, devices, resume, &mut |_| {})
+    train(config, run, devices, resume, &mut |_| {
+        std::ops::ControlFlow::Continue(())
+    })
 }
 
 /// burn seeds a device's generator globally: tests that initialise models from a seed take turns.

@@ -7,6 +7,7 @@ mod checkpoint;
 mod config;
 mod ema;
 mod gradients;
+mod lock;
 mod precision;
 mod replicas;
 mod run;
@@ -19,6 +20,7 @@ pub use checkpoint::{
 pub use config::{ADAM_EPSILON, TrainConfig, learning_rate, parse_dtype, parse_path};
 pub use ema::{ema_decay_at, ema_update};
 pub use gradients::{clip_to_norm, global_norm};
+pub use lock::RunLock;
 pub use run::{Progress, TrainSummary, batch_rng, train};
 
 use std::path::{Path, PathBuf};
@@ -39,6 +41,22 @@ pub enum TrainError {
         path: PathBuf,
         /// What went wrong.
         message: String,
+    },
+    /// Another process is training into the run folder.
+    #[error("{} is being trained by another process (pid {pid}); wait for it, or choose another output folder", run.display())]
+    Busy {
+        /// The run folder.
+        run: PathBuf,
+        /// The holder's process id, as it wrote it in the lock file.
+        pid: String,
+    },
+    /// Stopped on request (a signal) after a step, with that step checkpointed.
+    #[error("interrupted after step {step}; checkpoint written to {} (continue with --resume)", checkpoint.display())]
+    Interrupted {
+        /// The last step taken.
+        step: usize,
+        /// Its checkpoint.
+        checkpoint: PathBuf,
     },
     /// The loss or a gradient became NaN or infinite; no weights of that step were written.
     #[error("the loss or a gradient became non-finite at step {step}; last good checkpoint: {}", last_checkpoint.as_ref().map_or("none".to_string(), |p| p.display().to_string()))]

@@ -8,6 +8,7 @@ use super::checkpoint::{
 use super::config::{TrainConfig, learning_rate, parse_dtype};
 use super::ema::{ema_decay_at, ema_update};
 use super::gradients::{clip_to_norm, global_norm};
+use super::lock::RunLock;
 use super::replicas::{Objective, Replicas, StepOutput};
 use super::{TrainError, file_err};
 use crate::data::DataSource;
@@ -19,10 +20,13 @@ use fm_paths::AffinePath;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use std::io::Write;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-/// Reported after every step.
+/// Reported after every step; the callback's answer says whether to go on
+/// (`ControlFlow::Break` checkpoints the step just taken and ends with
+/// [`TrainError::Interrupted`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Progress {
     /// Steps completed.
@@ -81,8 +85,9 @@ fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
 
 /// Trains `config` into the run folder `run` on `devices`, resuming from its newest checkpoint
 /// when `resume` is set. Without `resume`, a folder that already holds a run is refused
-/// ([`holds_run`]; [`clear_run`](super::clear_run) replaces it). `on_step` sees every step (for
-/// progress bars).
+/// ([`holds_run`]; [`clear_run`](super::clear_run) replaces it), and so is a folder another
+/// process is training into ([`RunLock`]). `on_step` sees every step (for progress bars) and
+/// may stop the run after it.
 ///
 /// With several devices, training is data-parallel (docs/scaling.md): every step splits its
 /// batch (`config.batch_size`, the global batch) into one shard per device, and the gradients of
@@ -94,7 +99,7 @@ pub fn train(
     run: &Path,
     devices: &[Device],
     resume: bool,
-    on_step: &mut dyn FnMut(&Progress),
+    on_step: &mut dyn FnMut(&Progress) -> ControlFlow<()>,
 ) -> Result<TrainSummary, TrainError> {
     let Some(device) = devices.first() else {
         return Err(TrainError::Config("no device to train on".into()));
@@ -122,6 +127,7 @@ pub fn train(
     let data = DataSource::parse(&config.data)?;
     check_model_fits_data(config, &data)?;
     let path = AffinePath::new(config.scheduler().map_err(TrainError::Config)?);
+    let _lock = RunLock::acquire(run)?;
     if !resume && holds_run(run)? {
         return Err(TrainError::Config(format!(
             "{} already holds a run (config.json, metrics.jsonl or checkpoints): continue it with --resume, replace it with --force, or choose another output folder",
@@ -216,7 +222,16 @@ pub fn train(
 
         let done = step + 1;
         let elapsed_s = began.elapsed().as_secs_f64();
-        let checkpoint_due = done % config.checkpoint_every == 0 || done == config.steps;
+        // Asked to stop (a signal, in fm train): this step is done; checkpoint it and return.
+        let stop = on_step(&Progress {
+            step: done,
+            steps: config.steps,
+            loss: loss_value,
+            lr,
+            elapsed_s,
+        })
+        .is_break();
+        let checkpoint_due = stop || done % config.checkpoint_every == 0 || done == config.steps;
         let line = if skipped {
             Some(format!(
                 "{{\"step\":{done},\"loss\":null,\"skipped\":true,\"lr\":{lr},\"wall_s\":{elapsed_s:.3}}}"
@@ -232,13 +247,6 @@ pub fn train(
         if let Some(line) = line {
             writeln!(metrics, "{line}").map_err(file_err(&metrics_file))?;
         }
-        on_step(&Progress {
-            step: done,
-            steps: config.steps,
-            loss: loss_value,
-            lr,
-            elapsed_s,
-        });
         if checkpoint_due {
             metrics.flush().map_err(file_err(&metrics_file))?;
             // A finite loss does not prove finite gradients: weights a non-finite update broke
@@ -267,6 +275,12 @@ pub fn train(
                 &optim,
                 config.keep_checkpoints,
             )?);
+        }
+        if stop {
+            return Err(TrainError::Interrupted {
+                step: done,
+                checkpoint: last_checkpoint.unwrap_or_else(|| run.to_path_buf()),
+            });
         }
     }
     let ran = config.steps.saturating_sub(start);
