@@ -238,6 +238,14 @@ pub fn cmd_nll(a: &NllArgs) -> Result<Value> {
     let trained = a.solver.load(&a.run, &device)?;
     let spec = a.data.as_deref().unwrap_or(&trained.config.data);
     let data = DataSource::parse_split(spec, Split::Test)?;
+    let model = &trained.config.model;
+    if data.image_shape() != model.image_shape() || data.dim() != model.data_dim() {
+        anyhow::bail!(
+            "--data {spec}: holds {}, but the run's network takes {}",
+            shape_words(data.image_shape(), data.dim()),
+            shape_words(model.image_shape(), model.data_dim())
+        );
+    }
     if data.image_shape().is_some() {
         let settings = BpdSettings {
             n: a.n,
@@ -254,6 +262,14 @@ pub fn cmd_nll(a: &NllArgs) -> Result<Value> {
         &trained, &data, a.n, &mut rng, divergence, &a.solver, &device,
     )?;
     Ok(with_checkpoint(report, &trained))
+}
+
+/// "images of C x H x W" or "points of dimension D".
+fn shape_words(image: Option<[usize; 3]>, dim: usize) -> String {
+    match image {
+        Some([c, h, w]) => format!("images of {c} x {h} x {w} (channels x rows x columns)"),
+        None => format!("points of dimension {dim}"),
+    }
 }
 
 /// `report` with the step of the checkpoint whose weights made it.

@@ -152,6 +152,9 @@ fn network(a: &TrainArgs, data: &DataSource) -> Result<NetConfig> {
         if a.conditional {
             bail!("--conditional needs labelled image data");
         }
+        if a.dropout.is_some() {
+            bail!("--dropout applies to the U-Net's blocks; the MLP for points has none");
+        }
         let time_embedding = match a.time_embedding.as_str() {
             "raw" => TimeEmbedding::Raw,
             "sinusoidal" => TimeEmbedding::Sinusoidal {

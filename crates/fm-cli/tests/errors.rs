@@ -547,3 +547,110 @@ fn results_name_their_checkpoint_and_messages_say_what_is_wrong() {
     ]);
     assert!(ok, "{err}");
 }
+
+/// Shapes and settings the networks cannot take are refused before training, naming what would
+/// do: a U-Net side that does not halve through its levels, dropout outside [0, 1) or on the MLP,
+/// and evaluation data of another shape than the run's.
+#[test]
+fn shapes_and_dropout_are_checked_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let pngs = dir.path().join("pngs");
+    std::fs::create_dir(&pngs).unwrap();
+    for i in 0..3u8 {
+        image::GrayImage::from_fn(15, 15, |x, y| {
+            image::Luma([(x as u8 * 17) ^ (y as u8 * 3) ^ i])
+        })
+        .save(pngs.join(format!("{i}.png")))
+        .unwrap();
+    }
+    let out = dir.path().join("run");
+    let out_s = out.to_str().unwrap();
+    let images = format!("images:{}", pngs.display());
+    for (args, want) in [
+        (
+            vec![
+                "train", "--data", &images, "--model", "tiny", "--out", out_s,
+            ],
+            "side is a multiple of 2, not 15 (nearest: 14 or 16)",
+        ),
+        (
+            vec![
+                "train", "--data", &images, "--model", "mnist", "--out", out_s,
+            ],
+            "multiple of 4, not 15 (nearest: 12 or 16)",
+        ),
+        (
+            vec![
+                "train",
+                "--data",
+                "moons",
+                "--dropout",
+                "0.2",
+                "--out",
+                out_s,
+            ],
+            "--dropout applies to the U-Net",
+        ),
+    ] {
+        let (ok, err) = fm(&args);
+        assert!(!ok && err.contains(want), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    // A 16 x 16 copy trains; its dropout is checked.
+    let even = dir.path().join("even");
+    std::fs::create_dir(&even).unwrap();
+    for i in 0..3u8 {
+        image::GrayImage::from_fn(16, 16, |x, _| image::Luma([x as u8 * 9 + i]))
+            .save(even.join(format!("{i}.png")))
+            .unwrap();
+    }
+    let even_data = format!("images:{}", even.display());
+    for dropout in ["1", "1.5", "NaN", "-0.1"] {
+        let flag = format!("--dropout={dropout}");
+        let (ok, err) = fm(&[
+            "train", "--data", &even_data, "--model", "tiny", &flag, "--out", out_s,
+        ]);
+        assert!(
+            !ok && err.contains("dropout must be in [0, 1)"),
+            "{dropout}: {err}"
+        );
+    }
+    // Points of another dimension than the run's.
+    let run = dir.path().join("points");
+    let run_s = run.to_str().unwrap();
+    assert!(
+        fm(&[
+            "train",
+            "--data",
+            "moons",
+            "--steps",
+            "2",
+            "--batch-size",
+            "16",
+            "--hidden",
+            "4",
+            "--depth",
+            "1",
+            "--out",
+            run_s,
+        ])
+        .0
+    );
+    let wide = dir.path().join("wide.csv");
+    std::fs::write(&wide, "1,2,3\n4,5,6\n").unwrap();
+    let (ok, err) = fm(&[
+        "nll",
+        "--run",
+        run_s,
+        "--data",
+        &format!("file:{}", wide.display()),
+    ]);
+    assert!(
+        !ok && err.contains(
+            "holds points of dimension 3, but the run's network takes points of dimension 2"
+        ),
+        "{err}"
+    );
+    let (ok, err) = fm(&["nll", "--run", run_s, "--data", &even_data]);
+    assert!(!ok && err.contains("holds images of 1 x 16 x 16"), "{err}");
+}

@@ -100,10 +100,24 @@ fn a_second_writer_is_refused_and_sigint_checkpoints() {
     let run = dir.path().join("run");
     let run_s = run.to_str().unwrap();
     let args = [
-        "train", "--data", "moons", "--steps", "1000000", "--batch-size", "64", "--hidden", "8",
-        "--depth", "1", "--checkpoint-every", "1000", "--out", run_s, "--json",
+        "train",
+        "--data",
+        "moons",
+        "--steps",
+        "1000000",
+        "--batch-size",
+        "64",
+        "--hidden",
+        "8",
+        "--depth",
+        "1",
+        "--checkpoint-every",
+        "1000",
+        "--out",
+        run_s,
+        "--json",
     ];
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fm"))
+    let child = Command::new(env!("CARGO_BIN_EXE_fm"))
         .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -119,11 +133,16 @@ fn a_second_writer_is_refused_and_sigint_checkpoints() {
     }
     assert!(first.is_dir(), "no checkpoint within a minute");
     let pid = child.id().to_string();
-    for second in [&args[..], &["train", "--out", run_s, "--resume", "--steps", "5"][..]] {
+    for second in [
+        &args[..],
+        &["train", "--out", run_s, "--resume", "--steps", "5"][..],
+    ] {
         let (ok, err) = fm(second);
         assert!(!ok && err.contains(&format!("pid {pid}")), "{err}");
     }
-    let sampled = fm_json(&["sample", "--run", run_s, "--n", "4", "--solver", "euler", "--json"]);
+    let sampled = fm_json(&[
+        "sample", "--run", run_s, "--n", "4", "--solver", "euler", "--json",
+    ]);
     assert!(sampled["checkpoint_step"].as_u64().unwrap() >= 1000);
     let status = Command::new("kill").args(["-INT", &pid]).status().unwrap();
     assert!(status.success());
@@ -143,6 +162,8 @@ fn a_second_writer_is_refused_and_sigint_checkpoints() {
     assert_eq!(newest.state.step, step, "{stderr}");
     // The lock went with the process: the run resumes.
     let next = (step + 3).to_string();
-    let done = fm_json(&["train", "--out", run_s, "--resume", "--steps", &next, "--json"]);
+    let done = fm_json(&[
+        "train", "--out", run_s, "--resume", "--steps", &next, "--json",
+    ]);
     assert_eq!(done["step"].as_u64(), Some(step as u64 + 3));
 }

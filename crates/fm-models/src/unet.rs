@@ -52,6 +52,40 @@ pub struct UNetConfig {
     pub num_classes: Option<usize>,
 }
 
+impl UNetConfig {
+    /// The image sides this network takes: multiples of `2^(levels - 1)` (each level but the
+    /// last halves the side, and the decoder doubles it back to meet the skip connections).
+    pub fn side_multiple(&self) -> usize {
+        1 << self.channel_mult.len().saturating_sub(1)
+    }
+
+    /// Checks the settings before any weight is made, saying which is wrong and what would do.
+    pub fn validate(&self) -> Result<(), String> {
+        let m = self.side_multiple();
+        if self.image_size == 0 || self.image_size % m != 0 {
+            let below = self.image_size / m * m;
+            let above = below + m;
+            return Err(format!(
+                "this U-Net ({} levels) takes images whose side is a multiple of {m}, not {} (nearest: {})",
+                self.channel_mult.len(),
+                self.image_size,
+                if below == 0 {
+                    format!("{above}")
+                } else {
+                    format!("{below} or {above}")
+                }
+            ));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(format!("dropout must be in [0, 1), not {}", self.dropout));
+        }
+        if self.channel_mult.is_empty() || self.base_channels == 0 || self.in_channels == 0 {
+            return Err("the U-Net needs at least one level, channels and base channels".into());
+        }
+        Ok(())
+    }
+}
+
 fn gcd(a: usize, b: usize) -> usize {
     if b == 0 { a } else { gcd(b, a % b) }
 }

@@ -202,6 +202,9 @@ impl TrainConfig {
         if let Some((_, msg)) = checks.iter().find(|(bad, _)| *bad) {
             return Err(msg.to_string());
         }
+        if let NetConfig::Unet(unet) = &self.model {
+            unet.validate()?;
+        }
         self.prediction()?;
         self.coupling()?;
         parse_dtype(&self.dtype)?;
