@@ -10,7 +10,8 @@ mod sweep_cmd;
 mod train_cmd;
 
 use anyhow::Result;
-use clap::{Args, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use serde_json::{Value, json};
 
 #[derive(Parser)]
@@ -69,8 +70,26 @@ fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
 
 fn main() {
     fm_train::allocator::tune_for_tensors();
-    let cli = Cli::parse();
-    if let Err(e) = run(cli) {
+    let command = Cli::command();
+    let matches = command.clone().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    // The flags typed on the command line (not defaults, not argument groups), for checks
+    // such as what --resume may change.
+    let given: Vec<String> = matches
+        .subcommand()
+        .map(|(name, sub)| {
+            let flags: Vec<&str> = command
+                .find_subcommand(name)
+                .map(|c| c.get_arguments().map(|a| a.get_id().as_str()).collect())
+                .unwrap_or_default();
+            sub.ids()
+                .filter(|id| flags.contains(&id.as_str()))
+                .filter(|id| sub.value_source(id.as_str()) == Some(ValueSource::CommandLine))
+                .map(|id| id.to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Err(e) = run(cli, &given) {
         eprintln!("error: {e:#}");
         // 130 as a shell reports a SIGINT: the run stopped on request, with a checkpoint.
         let interrupted = matches!(
@@ -81,9 +100,9 @@ fn main() {
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+fn run(cli: Cli, given: &[String]) -> Result<()> {
     match cli.command {
-        Command::Train(a) => train_cmd::cmd_train(&a).map(|v| finish(&a.common, v)),
+        Command::Train(a) => train_cmd::cmd_train(&a, given).map(|v| finish(&a.common, v)),
         Command::Sample(a) => sample_cmd::cmd_sample(&a).map(|v| finish(&a.common, v)),
         Command::Nll(a) => eval_cmd::cmd_nll(&a).map(|v| finish(&a.common, v)),
         Command::Eval(a) => eval_cmd::cmd_eval(&a).map(|v| finish(&a.common, v)),

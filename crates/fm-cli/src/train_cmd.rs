@@ -59,7 +59,8 @@ pub struct TrainArgs {
     /// sigma_min of the OT path (paper eq. 20).
     #[arg(long, default_value_t = 1e-4)]
     sigma_min: f64,
-    /// Total optimizer steps (with --resume: train until this step).
+    /// Total optimizer steps (with --resume: train until this step; without it a resumed run
+    /// finishes its own plan).
     #[arg(long, default_value_t = 20_000)]
     steps: usize,
     /// Samples per step. [default: 4096 for points, 128 for images]
@@ -109,8 +110,9 @@ pub struct TrainArgs {
     /// Checkpoints to keep (the newest; older ones are deleted once a new one is in place).
     #[arg(long, default_value_t = 3)]
     keep_checkpoints: usize,
-    /// Continue the run in --out from its newest checkpoint, up to --steps (the other settings
-    /// come from the run's config.json).
+    /// Continue the run in --out from its newest checkpoint. The run keeps its config.json;
+    /// only --steps, --checkpoint-every, --keep-checkpoints, --log-every, --skip-nonfinite and
+    /// the devices may be given with it (any other flag is an error).
     #[arg(long)]
     resume: bool,
     /// The run folder (config, checkpoints, metrics).
@@ -190,8 +192,8 @@ fn network(a: &TrainArgs, data: &DataSource) -> Result<NetConfig> {
     Ok(NetConfig::Unet(unet))
 }
 
-/// The run's configuration from the flags.
-fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
+/// The run's configuration from the flags (`given`: those typed on the command line).
+fn train_config(a: &TrainArgs, given: &[String]) -> Result<TrainConfig> {
     let spec = a
         .data
         .clone()
@@ -212,6 +214,15 @@ fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
         Some("ddpm") => ("vp", "eps"),
         Some(other) => bail!("--objective {other}: expected fm-ot, fm-vp, score or ddpm"),
     };
+    if let Some(objective) = &a.objective
+        && let Some(flag) = ["path", "predict"]
+            .iter()
+            .find(|f| given.iter().any(|g| g == *f))
+    {
+        bail!(
+            "--objective {objective} sets --path {path} and --predict {predict}: drop --{flag}, or drop --objective and give both"
+        );
+    }
     config.path = path.into();
     config.predict = predict.into();
     config.coupling = a.coupling.clone();
@@ -237,17 +248,62 @@ fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
     Ok(config)
 }
 
-pub fn cmd_train(a: &TrainArgs) -> Result<Value> {
-    let config = if a.resume {
-        let file = a.out.join("config.json");
-        let text = std::fs::read_to_string(&file)
-            .with_context(|| format!("--resume: cannot read {}", file.display()))?;
-        let mut config: TrainConfig = serde_json::from_str(&text)
-            .with_context(|| format!("{}: not a run config", file.display()))?;
+/// The flags `--resume` accepts (as clap's ids): the run's plan and bookkeeping, not what it
+/// learns; every other setting comes from the run's config.json.
+const RESUMABLE: [&str; 11] = [
+    "steps",
+    "checkpoint_every",
+    "keep_checkpoints",
+    "log_every",
+    "skip_nonfinite",
+    "resume",
+    "out",
+    "devices",
+    "device",
+    "json",
+    "force",
+];
+
+/// The run's config for `--resume`, with the flags it may change (`given`: those typed); any
+/// other flag is an error that names it.
+fn resumed_config(a: &TrainArgs, given: &[String]) -> Result<TrainConfig> {
+    if let Some(flag) = given.iter().find(|id| !RESUMABLE.contains(&id.as_str())) {
+        bail!(
+            "--{} cannot change with --resume: the run keeps the settings in its config.json (with --resume only --steps, --checkpoint-every, --keep-checkpoints, --log-every, --skip-nonfinite and the devices may be given)",
+            flag.replace('_', "-")
+        );
+    }
+    let file = a.out.join("config.json");
+    let text = std::fs::read_to_string(&file)
+        .with_context(|| format!("--resume: cannot read {}", file.display()))?;
+    let mut config: TrainConfig = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a run config", file.display()))?;
+    let has = |id: &str| given.iter().any(|g| g == id);
+    // Without --steps a resumed run finishes its own plan.
+    if has("steps") {
         config.steps = a.steps;
-        config
+    }
+    if has("checkpoint_every") {
+        config.checkpoint_every = a.checkpoint_every;
+    }
+    if has("keep_checkpoints") {
+        config.keep_checkpoints = a.keep_checkpoints;
+    }
+    if has("log_every") {
+        config.log_every = a.log_every;
+    }
+    config.skip_nonfinite |= a.skip_nonfinite;
+    config
+        .validate()
+        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    Ok(config)
+}
+
+pub fn cmd_train(a: &TrainArgs, given: &[String]) -> Result<Value> {
+    let config = if a.resume {
+        resumed_config(a, given)?
     } else {
-        train_config(a)?
+        train_config(a, given)?
     };
     if a.force {
         let _lock = fm_train::train::RunLock::acquire(&a.out)?;

@@ -654,3 +654,65 @@ fn shapes_and_dropout_are_checked_before_training() {
     let (ok, err) = fm(&["nll", "--run", run_s, "--data", &even_data]);
     assert!(!ok && err.contains("holds images of 1 x 16 x 16"), "{err}");
 }
+
+/// Flags that were accepted and ignored or overridden without a word: each is now an error
+/// naming it, and --resume without --steps finishes the run's own plan.
+#[test]
+fn ignored_or_conflicting_flags_are_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let run_s = run.to_str().unwrap();
+    let small = [
+        "--data",
+        "moons",
+        "--batch-size",
+        "16",
+        "--hidden",
+        "4",
+        "--depth",
+        "1",
+        "--out",
+        run_s,
+    ];
+    let with = |extra: &[&str]| {
+        let mut args = vec!["train"];
+        args.extend(extra);
+        args.extend(small);
+        fm(&args)
+    };
+    for (extra, want) in [
+        (&["--weight-decay=-1"][..], "weight decay must be"),
+        (&["--weight-decay", "nan"][..], "weight decay must be"),
+        (&["--objective", "score", "--path", "ot"][..], "drop --path"),
+        (
+            &["--objective", "ddpm", "--predict", "v"][..],
+            "drop --predict",
+        ),
+    ] {
+        let (ok, err) = with(extra);
+        assert!(!ok && err.contains(want), "{extra:?}: {err}");
+    }
+    assert!(with(&["--steps", "4", "--checkpoint-every", "2"]).0);
+    for flag in [
+        ["--lr", "0.1"],
+        ["--batch-size", "8"],
+        ["--hidden", "9"],
+        ["--data", "rings"],
+    ] {
+        let (ok, err) = fm(&["train", "--out", run_s, "--resume", flag[0], flag[1]]);
+        assert!(
+            !ok && err.contains(&format!("{} cannot change with --resume", flag[0])),
+            "{flag:?}: {err}"
+        );
+    }
+    // No --steps: the run's own 4, not the flag's default of 20 000.
+    let done = fm_json(&["train", "--out", run_s, "--resume", "--json"]);
+    assert_eq!(done["step"], 4);
+    let more = fm_json(&[
+        "train", "--out", run_s, "--resume", "--steps", "6", "--json",
+    ]);
+    assert_eq!(
+        (more["step"].as_u64(), more["resumed_from"].as_u64()),
+        (Some(6), Some(4))
+    );
+}

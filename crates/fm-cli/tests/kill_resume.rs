@@ -24,27 +24,24 @@ fn training_survives_sigkill_at_random_moments() {
     // About 0.8 s of training a kill: the waits (50-600 ms) mostly land mid-run.
     let total = 600 * kills;
     let steps = total.to_string();
+    // A resumed run takes its settings from its config.json: only the plan is given again.
     let args = |resume: bool| {
-        let mut a = vec![
-            "train",
-            "--data",
-            "rings",
-            "--steps",
-            &steps,
-            "--batch-size",
-            "128",
-            "--hidden",
-            "32",
-            "--depth",
-            "2",
-            "--checkpoint-every",
-            "7",
-            "--out",
-            run_s,
-            "--json",
-        ];
+        let mut a = vec!["train", "--steps", &steps, "--out", run_s, "--json"];
         if resume {
             a.push("--resume");
+        } else {
+            a.extend([
+                "--data",
+                "rings",
+                "--batch-size",
+                "128",
+                "--hidden",
+                "32",
+                "--depth",
+                "2",
+                "--checkpoint-every",
+                "7",
+            ]);
         }
         a
     };

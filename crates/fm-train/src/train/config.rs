@@ -168,6 +168,10 @@ impl TrainConfig {
                 "learning rate must be positive",
             ),
             (
+                !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()),
+                "weight decay must be a finite number, 0 or more",
+            ),
+            (
                 !(self.adam_epsilon > 0.0 && self.adam_epsilon.is_finite()),
                 "Adam epsilon must be positive",
             ),
@@ -256,7 +260,7 @@ pub fn learning_rate(config: &TrainConfig, step: usize) -> f64 {
     if !config.cosine_decay {
         return config.lr;
     }
-    let span = (config.steps - config.warmup_steps).max(1) as f64;
+    let span = config.steps.saturating_sub(config.warmup_steps).max(1) as f64;
     let progress = (step - config.warmup_steps) as f64 / span;
     0.5 * config.lr * (1.0 + (std::f64::consts::PI * progress).cos())
 }
