@@ -236,6 +236,12 @@ pub fn cmd_nll(a: &NllArgs) -> Result<Value> {
     let device = device::parse(&a.common.device)?;
     device.seed(a.seed);
     let trained = a.solver.load(&a.run, &device)?;
+    if a.data.is_none() {
+        trained
+            .config
+            .check_data_file()
+            .map_err(anyhow::Error::msg)?;
+    }
     let spec = a.data.as_deref().unwrap_or(&trained.config.data);
     let data = DataSource::parse_split(spec, Split::Test)?;
     let model = &trained.config.model;
@@ -287,6 +293,10 @@ pub fn evaluate(
     solver: &SolverArgs,
     device: &Device,
 ) -> Result<(Value, Points)> {
+    trained
+        .config
+        .check_data_file()
+        .map_err(anyhow::Error::msg)?;
     let data = DataSource::parse_split(&trained.config.data, Split::Test)?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut report = if data.image_shape().is_some() {

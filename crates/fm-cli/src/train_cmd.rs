@@ -244,6 +244,9 @@ fn train_config(a: &TrainArgs, given: &[String]) -> Result<TrainConfig> {
     config.skip_nonfinite = a.skip_nonfinite;
     config.dtype = a.dtype.clone();
     config.log_every = a.log_every;
+    config
+        .pin_data_file()
+        .map_err(|e| anyhow::anyhow!("--data: {e}"))?;
     config.validate().map_err(|e| anyhow::anyhow!(e))?;
     Ok(config)
 }

@@ -716,3 +716,79 @@ fn ignored_or_conflicting_flags_are_errors() {
         (Some(6), Some(4))
     );
 }
+
+/// A `file:` data path typed relative to one folder still names the same file from another
+/// (stored absolute), and a file that changed after the run began is refused by --resume and
+/// by nll on the run's own data, not silently read.
+#[test]
+fn a_run_reads_the_data_file_it_began_with() {
+    let dir = tempfile::tempdir().unwrap();
+    let (here, elsewhere) = (dir.path().join("here"), dir.path().join("elsewhere"));
+    std::fs::create_dir_all(&here).unwrap();
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::fs::write(
+        here.join("pts.csv"),
+        "0.1,0.2\n0.3,-0.4\n1.0,0.5\n-0.2,0.9\n",
+    )
+    .unwrap();
+    std::fs::write(elsewhere.join("pts.csv"), "1e3,2e3\n3e3,4e3\n").unwrap();
+    let run = dir.path().join("run");
+    let run_s = run.to_str().unwrap();
+    let fm_in = |cwd: &std::path::Path, args: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_fm"))
+            .current_dir(cwd)
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let (ok, err) = fm_in(
+        &here,
+        &[
+            "train",
+            "--data",
+            "file:pts.csv",
+            "--steps",
+            "2",
+            "--batch-size",
+            "4",
+            "--hidden",
+            "4",
+            "--depth",
+            "1",
+            "--out",
+            run_s,
+        ],
+    );
+    assert!(ok, "{err}");
+    let config = std::fs::read_to_string(run.join("config.json")).unwrap();
+    assert!(
+        config.contains(
+            &here
+                .join("pts.csv")
+                .canonicalize()
+                .unwrap()
+                .display()
+                .to_string()
+        )
+    );
+    let (ok, err) = fm_in(
+        &elsewhere,
+        &["train", "--out", run_s, "--resume", "--steps", "3"],
+    );
+    assert!(ok, "{err}");
+    std::fs::write(here.join("pts.csv"), "0.1,0.2\n9,9\n").unwrap();
+    for args in [
+        &["train", "--out", run_s, "--resume", "--steps", "4"][..],
+        &["nll", "--run", run_s][..],
+    ] {
+        let (ok, err) = fm_in(&elsewhere, args);
+        assert!(
+            !ok && err.contains("has changed since the run began"),
+            "{args:?}: {err}"
+        );
+    }
+}

@@ -5,12 +5,18 @@ use fm_models::{NetConfig, TimeMlpConfig, UNetConfig};
 use fm_paths::scheduler::{CondOt, Cosine, LinearVp, Polynomial, Ve, Vp};
 use fm_paths::{AnyScheduler, Coupling, Parametrization};
 use serde::{Deserialize, Serialize};
+use std::path::Path;
 
 /// Everything that determines a run (with the seed, bit for bit on the CPU).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
-    /// The data spec (`checkerboard`, `8gaussians`, ..., `file:PATH`).
+    /// The data spec (`checkerboard`, `8gaussians`, ..., `file:PATH`; a file's path is stored
+    /// absolute, so the run reads the same file from any working directory).
     pub data: String,
+    /// The size and CRC-32 of a `file:` data set when the run began: a run refuses to go on
+    /// (or be evaluated on its own data) with a file that has changed since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_file: Option<FileCheck>,
     /// The probability path: `ot`, `vp`, `ve`, `cosine`, `linear-vp` or `poly:N`.
     pub path: String,
     /// `sigma_min` of the OT path.
@@ -75,6 +81,26 @@ pub struct TrainConfig {
     pub keep_checkpoints: usize,
 }
 
+/// What a run remembers of its data file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileCheck {
+    /// Bytes.
+    pub size: u64,
+    /// CRC-32 of the contents.
+    pub crc32: u32,
+}
+
+impl FileCheck {
+    /// The size and checksum of `path` now.
+    pub fn of(path: &Path) -> Result<Self, String> {
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(Self {
+            size: bytes.len() as u64,
+            crc32: crc32fast::hash(&bytes),
+        })
+    }
+}
+
 fn velocity() -> String {
     "v".into()
 }
@@ -116,6 +142,7 @@ impl TrainConfig {
     pub fn new(data: &str, dim: usize) -> Self {
         Self {
             data: data.to_string(),
+            data_file: None,
             path: "ot".into(),
             sigma_min: 1e-4,
             model: NetConfig::Mlp(TimeMlpConfig::new(dim)),
@@ -223,6 +250,33 @@ impl TrainConfig {
     /// The coupling of noise and data (`coupling`).
     pub fn coupling(&self) -> Result<Coupling, String> {
         self.coupling.parse()
+    }
+
+    /// For `file:` data: stores the file's absolute path in `data` and its size and checksum
+    /// in `data_file` (other data specs are left alone).
+    pub fn pin_data_file(&mut self) -> Result<(), String> {
+        let Some(path) = self.data.strip_prefix("file:") else {
+            return Ok(());
+        };
+        let absolute = std::fs::canonicalize(path).map_err(|e| format!("data file {path}: {e}"))?;
+        self.data_file = Some(FileCheck::of(&absolute)?);
+        self.data = format!("file:{}", absolute.display());
+        Ok(())
+    }
+
+    /// Checks that a `file:` data set is the one the run began with (see `data_file`).
+    pub fn check_data_file(&self) -> Result<(), String> {
+        let (Some(path), Some(want)) = (self.data.strip_prefix("file:"), self.data_file) else {
+            return Ok(());
+        };
+        let now = FileCheck::of(Path::new(path))?;
+        if now != want {
+            return Err(format!(
+                "the run's data file {path} has changed since the run began ({} bytes, CRC-32 {:08x}; now {} bytes, {:08x}): restore it, or start a new run",
+                want.size, want.crc32, now.size, now.crc32
+            ));
+        }
+        Ok(())
     }
 
     /// The scheduler of `path`.

@@ -17,7 +17,7 @@ pub use checkpoint::{
     Checkpoint, CheckpointState, clear_run, holds_run, latest_checkpoint, load_optimizer,
     load_weights, save_checkpoint,
 };
-pub use config::{ADAM_EPSILON, TrainConfig, learning_rate, parse_dtype, parse_path};
+pub use config::{ADAM_EPSILON, FileCheck, TrainConfig, learning_rate, parse_dtype, parse_path};
 pub use ema::{ema_decay_at, ema_update};
 pub use gradients::{clip_to_norm, global_norm};
 pub use lock::RunLock;

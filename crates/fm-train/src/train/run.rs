@@ -124,6 +124,7 @@ pub fn train(
             config.dtype
         )));
     }
+    config.check_data_file().map_err(TrainError::Config)?;
     let data = DataSource::parse(&config.data)?;
     check_model_fits_data(config, &data)?;
     let path = AffinePath::new(config.scheduler().map_err(TrainError::Config)?);
