@@ -71,8 +71,12 @@ fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
 fn main() {
     fm_train::allocator::tune_for_tensors();
     let command = Cli::command();
-    let matches = command.clone().get_matches();
-    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let json = std::env::args().any(|a| a == "--json");
+    let matches = command
+        .clone()
+        .try_get_matches()
+        .unwrap_or_else(|e| usage_error(e, json));
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| usage_error(e, json));
     // The flags typed on the command line (not defaults, not argument groups), for checks
     // such as what --resume may change.
     let given: Vec<String> = matches
@@ -91,13 +95,47 @@ fn main() {
         .unwrap_or_default();
     if let Err(e) = run(cli, &given) {
         eprintln!("error: {e:#}");
-        // 130 as a shell reports a SIGINT: the run stopped on request, with a checkpoint.
-        let interrupted = matches!(
-            e.downcast_ref::<fm_train::train::TrainError>(),
-            Some(fm_train::train::TrainError::Interrupted { .. })
-        );
-        std::process::exit(if interrupted { 130 } else { 1 });
+        let (kind, code) = failure_kind(&e);
+        if json {
+            println!("{}", json!({ "error": format!("{e:#}"), "kind": kind }));
+        }
+        std::process::exit(code);
     }
+}
+
+/// Exit codes (docs/reliability.md): 0 success; 1 a run error (settings, files of a run,
+/// non-finite training, a busy run folder, a failed solve); 2 a usage error (flags); 3 a data
+/// error (a data file or set that cannot be used); 130 interrupted by a signal, with a
+/// checkpoint written.
+fn failure_kind(e: &anyhow::Error) -> (&'static str, i32) {
+    use fm_train::train::TrainError;
+    for cause in e.chain() {
+        if let Some(t) = cause.downcast_ref::<TrainError>() {
+            return match t {
+                TrainError::Interrupted { .. } => ("interrupted", 130),
+                TrainError::Data(_) => ("data", 3),
+                _ => ("run", 1),
+            };
+        }
+        if cause.downcast_ref::<fm_train::data::DataError>().is_some() {
+            return ("data", 3);
+        }
+    }
+    ("run", 1)
+}
+
+/// A flag error: clap's message (and help or version output as usual), plus the JSON object
+/// under --json; exit code 2.
+fn usage_error(e: clap::Error, json: bool) -> ! {
+    if json && e.use_stderr() {
+        let _ = e.print();
+        let message = e.render().to_string();
+        let first = message.lines().next().unwrap_or("usage error");
+        let error = first.trim_start_matches("error: ");
+        println!("{}", json!({ "error": error, "kind": "usage" }));
+        std::process::exit(2);
+    }
+    e.exit()
 }
 
 fn run(cli: Cli, given: &[String]) -> Result<()> {

@@ -792,3 +792,46 @@ fn a_run_reads_the_data_file_it_began_with() {
         );
     }
 }
+
+/// Under --json a failure ends stdout with one JSON object naming the error and its kind, and
+/// the exit code tells the kinds apart: 2 usage, 3 data, 1 run.
+#[test]
+fn failures_are_json_with_documented_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let out_s = out.to_str().unwrap();
+    let run = |args: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_fm"))
+            .args(args)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+        let last: serde_json::Value =
+            serde_json::from_str(stdout.lines().last().unwrap_or_default())
+                .unwrap_or_else(|e| panic!("{args:?}: {e}: {stdout}"));
+        (o.status.code(), last)
+    };
+    let (code, v) = run(&[
+        "train", "--data", "moons", "--steps", "0", "--out", out_s, "--json",
+    ]);
+    assert_eq!((code, v["kind"].as_str()), (Some(1), Some("run")), "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap()
+            .contains("steps must be at least 1"),
+        "{v}"
+    );
+    let (code, v) = run(&[
+        "train",
+        "--data",
+        "file:/nonexistent.csv",
+        "--out",
+        out_s,
+        "--json",
+    ]);
+    assert_eq!((code, v["kind"].as_str()), (Some(3), Some("data")), "{v}");
+    let (code, v) = run(&["sample", "--run", out_s, "--n", "0", "--json"]);
+    assert_eq!((code, v["kind"].as_str()), (Some(2), Some("usage")), "{v}");
+    assert!(v["error"].as_str().unwrap().contains("--n"), "{v}");
+}
