@@ -115,18 +115,44 @@ const IDX_LABELS: u32 = 0x0000_0801;
 const CIFAR_RECORD: usize = 1 + 3 * 32 * 32;
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
+/// The bytes of a file, gunzipped when compressed.
 fn read_file(path: &Path) -> Result<Vec<u8>, DataError> {
     let raw = std::fs::read(path)
         .map_err(|e| DataError::new(path, format!("cannot read the file: {e}")))?;
-    if raw.starts_with(&GZIP_MAGIC) {
-        let mut out = Vec::new();
-        GzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .map_err(|e| DataError::new(path, format!("corrupt gzip stream: {e}")))?;
-        Ok(out)
-    } else {
-        Ok(raw)
+    if !raw.starts_with(&GZIP_MAGIC) {
+        return Ok(raw);
     }
+    let mut out = Vec::new();
+    GzDecoder::new(&raw[..])
+        .read_to_end(&mut out)
+        .map_err(|e| DataError::new(path, format!("corrupt gzip stream: {e}")))?;
+    Ok(out)
+}
+
+/// The bytes of an IDX file with `magic`, gunzipped when compressed. A gzip stream is inflated
+/// only as far as its IDX header declares (and one byte more, to notice excess data): a small
+/// file that would inflate to gigabytes is refused after its header, not after inflating.
+fn read_idx_file(path: &Path, magic: u32) -> Result<Vec<u8>, DataError> {
+    let raw = std::fs::read(path)
+        .map_err(|e| DataError::new(path, format!("cannot read the file: {e}")))?;
+    if !raw.starts_with(&GZIP_MAGIC) {
+        return Ok(raw);
+    }
+    let corrupt = |e: std::io::Error| DataError::new(path, format!("corrupt gzip stream: {e}"));
+    let mut stream = GzDecoder::new(&raw[..]);
+    let rank = (magic & 0xff) as usize;
+    let mut out = vec![0u8; 4 * (rank + 1)];
+    stream.read_exact(&mut out).map_err(corrupt)?;
+    let declared = out[4..]
+        .chunks_exact(4)
+        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as u64)
+        .try_fold(1u64, |a, d| a.checked_mul(d))
+        .ok_or_else(|| DataError::new(path, "header dimensions overflow"))?;
+    stream
+        .take(declared.saturating_add(1))
+        .read_to_end(&mut out)
+        .map_err(corrupt)?;
+    Ok(out)
 }
 
 /// Parses IDX bytes with the given magic: returns the dimensions and the data.
@@ -182,11 +208,11 @@ pub fn load_idx(dir: &Path, split: Split) -> Result<ImageSet, DataError> {
             .ok_or_else(|| DataError::new(dir, format!("no {stem} or {stem}.gz in the folder")))
     };
     let images_file = find(format!("{prefix}-images-idx3-ubyte"))?;
-    let bytes = read_file(&images_file)?;
+    let bytes = read_idx_file(&images_file, IDX_IMAGES)?;
     let (dims, pixels) =
         parse_idx(&bytes, IDX_IMAGES).map_err(|m| DataError::new(&images_file, m))?;
     let labels_file = find(format!("{prefix}-labels-idx1-ubyte"))?;
-    let label_bytes = read_file(&labels_file)?;
+    let label_bytes = read_idx_file(&labels_file, IDX_LABELS)?;
     let (ldims, labels) =
         parse_idx(&label_bytes, IDX_LABELS).map_err(|m| DataError::new(&labels_file, m))?;
     if ldims[0] != dims[0] {

@@ -84,6 +84,17 @@ fn corrupt_image_files_name_the_fault() {
     std::fs::write(d.join("train-images-idx3-ubyte.gz"), [0x1f, 0x8b, 8, 0, 0]).unwrap();
     let err = load_idx(d, Split::Train).unwrap_err().to_string();
     assert!(err.contains(".gz") && err.contains("gzip"), "{err}");
+    // A small gzip file whose data runs far past what its header declares: refused after the
+    // declared bytes and one more, without inflating the rest.
+    let mut bomb = header(0x803, &[2, 2, 2]);
+    bomb.extend(vec![0u8; 50 << 20]);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    std::io::Write::write_all(&mut gz, &bomb).unwrap();
+    let gz = gz.finish().unwrap();
+    assert!(gz.len() < 1 << 20, "{} bytes", gz.len());
+    std::fs::write(d.join("train-images-idx3-ubyte.gz"), gz).unwrap();
+    let err = load_idx(d, Split::Train).unwrap_err().to_string();
+    assert!(err.contains("need 8 bytes of data, found 9"), "{err}");
     // CIFAR: truncated, bad label, pickle.
     assert!(
         parse_cifar10(&[0u8; 3072])
