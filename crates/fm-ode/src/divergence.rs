@@ -146,24 +146,30 @@ where
     F: Fn(Tensor<D>) -> Tensor<D>,
 {
     let batch = x.dims()[0];
-    let xs = x
-        .clone()
-        .inner()
-        .repeat_dim(0, probes.count)
-        .autodiff()
-        .require_grad();
-    let v = f(xs.clone());
-    let grads = (v.clone() * probes.eps.clone()).sum().backward();
-    let vjp = xs
-        .grad(&grads)
-        .expect("the field's output does not depend on its input");
-    let per_probe: Tensor<2> = (vjp * probes.eps.clone())
-        .reshape([(probes.count * batch) as i64, -1])
-        .sum_dim(1);
-    let div = per_probe
-        .reshape([probes.count, batch])
-        .sum_dim(0)
-        .mul_scalar(probes.weight)
-        .reshape([batch]);
-    (v.inner().narrow(0, 0, batch), div)
+    // Probes are taken in chunks of at most MAX_ROWS rows a pass, so memory stays bounded
+    // whatever their number (each pass repeats x once per probe it holds).
+    let per_pass = (MAX_ROWS / batch.max(1)).clamp(1, probes.count);
+    let (mut velocity, mut sum) = (None, None::<Tensor<1>>);
+    for start in (0..probes.count).step_by(per_pass) {
+        let k = per_pass.min(probes.count - start);
+        let eps = probes.eps.clone().narrow(0, start * batch, k * batch);
+        let xs = x.clone().inner().repeat_dim(0, k).autodiff().require_grad();
+        let v = f(xs.clone());
+        let grads = (v.clone() * eps.clone()).sum().backward();
+        let vjp = xs
+            .grad(&grads)
+            .expect("the field's output does not depend on its input");
+        let per_probe: Tensor<2> = (vjp * eps).reshape([(k * batch) as i64, -1]).sum_dim(1);
+        let part = per_probe.reshape([k, batch]).sum_dim(0).reshape([batch]);
+        sum = Some(match sum {
+            Some(total) => total + part,
+            None => part,
+        });
+        velocity.get_or_insert_with(|| v.inner().narrow(0, 0, batch));
+    }
+    let div = sum.expect("at least one probe").mul_scalar(probes.weight);
+    (velocity.expect("at least one probe"), div)
 }
+
+/// The most rows (samples times probes) of one forward and backward pass of the divergence.
+const MAX_ROWS: usize = 1 << 16;
