@@ -835,3 +835,122 @@ fn failures_are_json_with_documented_exit_codes() {
     assert_eq!((code, v["kind"].as_str()), (Some(2), Some("usage")), "{v}");
     assert!(v["error"].as_str().unwrap().contains("--n"), "{v}");
 }
+
+/// Sizes that would abort the process by a failed allocation are refused up front with the
+/// estimate; no flag value, however absurd, ends in a panic or an abort.
+#[test]
+fn absurd_sizes_are_refused_with_an_estimate() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let out_s = out.to_str().unwrap();
+    for (flag, value) in [
+        ("--batch-size", "100000000000"),
+        ("--hidden", "1000000000"),
+        ("--depth", "99999999999"),
+    ] {
+        let (ok, err) = fm(&["train", "--data", "moons", flag, value, "--out", out_s]);
+        assert!(!ok && err.contains("this run needs about"), "{flag}: {err}");
+        assert!(err.contains("GB"), "{err}");
+    }
+}
+
+mod flag_values {
+    use super::common::fm;
+    use proptest::prelude::*;
+    use std::io::Read;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    /// Runs `fm` for at most `secs` seconds: its exit code (none when a signal ended it) and
+    /// stderr, or `None` when it was still running and was stopped.
+    fn run_for_at_most(args: &[&str], secs: u64) -> Option<(Option<i32>, String)> {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_fm"))
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let began = Instant::now();
+        while began.elapsed() < Duration::from_secs(secs) {
+            if let Some(status) = child.try_wait().unwrap() {
+                let mut stderr = String::new();
+                child
+                    .stderr
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut stderr)
+                    .unwrap();
+                return Some((status.code(), stderr));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        None
+    }
+
+    /// A number as a user might type one: any f64 (NaN, infinities, negatives, huge), or any
+    /// integer.
+    fn number() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<f64>().prop_map(|v| v.to_string()),
+            any::<i64>().prop_map(|v| v.to_string()),
+            any::<u64>().prop_map(|v| v.to_string()),
+            Just("NaN".to_string()),
+            Just("-inf".to_string()),
+            Just("0".to_string()),
+        ]
+    }
+
+    const TRAIN: [&str; 12] = [
+        "--steps",
+        "--batch-size",
+        "--lr",
+        "--weight-decay",
+        "--warmup",
+        "--grad-clip",
+        "--ema",
+        "--hidden",
+        "--depth",
+        "--sigma-min",
+        "--checkpoint-every",
+        "--adam-eps",
+    ];
+    const READ: [&str; 5] = ["--n", "--batch", "--steps", "--rtol", "--atol"];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// `fm train`, `sample` and `nll` with one flag set to an arbitrary number: they train
+        /// (a few steps at most), or stop with an error, never with a panic (exit 101) or an
+        /// abort (a signal).
+        #[test]
+        fn no_flag_value_panics(which in 0usize..17, value in number()) {
+            let dir = tempfile::tempdir().unwrap();
+            let run = dir.path().join("run");
+            let run_s = run.to_str().unwrap();
+            let base = [
+                "train", "--data", "moons", "--steps", "2", "--batch-size", "8", "--hidden", "4",
+                "--depth", "1", "--checkpoint-every", "1", "--out", run_s,
+            ];
+            let flag = format!("{}={value}", if which < 12 { TRAIN[which] } else { READ[which - 12] });
+            let args: Vec<&str> = if which < 12 {
+                // The fuzzed flag comes last and wins; a run that would be long is cut short
+                // by keeping --steps at 2 unless --steps is the flag.
+                base.iter().copied().chain([flag.as_str()]).collect()
+            } else {
+                prop_assert!(fm(&base).0);
+                let sub = if which % 2 == 0 { "sample" } else { "nll" };
+                vec![sub, "--run", run_s, "--solver", "euler", "--steps", "2", "--n", "4", &flag]
+            };
+            // A value such as --steps 10^19 makes a valid, endless job: after 20 s it is
+            // stopped, which is not a failure.
+            let Some((code, stderr)) = run_for_at_most(&args, 20) else {
+                return Ok(());
+            };
+            prop_assert!(code.is_some(), "{args:?}: killed by a signal: {stderr}");
+            prop_assert!(code != Some(101), "{args:?}: panicked: {stderr}");
+            prop_assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        }
+    }
+}

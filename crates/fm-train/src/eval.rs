@@ -170,7 +170,7 @@ impl TrainedRun {
         guidance: Option<&Guidance>,
     ) -> Result<(Points, Vec<Stats>), SolveError> {
         let dim = self.config.model.data_dim();
-        let mut values = Vec::with_capacity(n * dim);
+        let mut values = Vec::with_capacity(n.saturating_mul(dim).min(1 << 24));
         let stats = self.sample_each(n, batch, solver, device, guidance, |batch| {
             values.extend(batch.samples.values);
             Ok::<(), SolveError>(())
@@ -228,7 +228,7 @@ impl TrainedRun {
         let dim = points.dim;
         let mut nll = Vec::with_capacity(points.len());
         let mut stats = Vec::new();
-        for rows in points.values.chunks(batch.max(1) * dim) {
+        for rows in points.values.chunks(batch.max(1).saturating_mul(dim)) {
             let b = rows.len() / dim;
             let x1 = Tensor::<2>::from_data(TensorData::new(rows.to_vec(), [b, dim]), device);
             let probes = Probes::new(divergence, [b, dim], device);

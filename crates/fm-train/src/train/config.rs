@@ -252,6 +252,42 @@ impl TrainConfig {
         self.coupling.parse()
     }
 
+    /// A rough upper estimate of the memory a training step needs, in bytes: the weights with
+    /// their gradients, Adam's two moments and the EMA (5 copies in f32), and per sample the
+    /// network's activations kept for the backward pass and their gradients. Computed in f64,
+    /// so absurd sizes give a large number rather than an overflow.
+    pub fn memory_estimate(&self) -> f64 {
+        const F32: f64 = 4.0;
+        let (params, per_sample) = match &self.model {
+            NetConfig::Mlp(m) => {
+                let (d, h, depth) = (m.input_dim as f64, m.hidden as f64, m.depth as f64);
+                let t = m.time_embedding.output_dim() as f64;
+                let params = (d + t + 1.0) * h + (depth - 1.0).max(0.0) * (h * h + h) + h * d + d;
+                // Each hidden layer keeps its product and activation; gradients double that.
+                (params, 4.0 * depth * h + 4.0 * (d + t))
+            }
+            NetConfig::Unet(u) => {
+                let side = u.image_size as f64;
+                let ch = u.base_channels as f64;
+                let levels: f64 = u
+                    .channel_mult
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &m)| m as f64 * (side / 2f64.powi(i as i32)).powi(2))
+                    .sum();
+                // About a dozen tensors of a level's size per residual block, both ways.
+                let blocks = (2 * u.res_blocks + 1) as f64;
+                let widths: f64 = u.channel_mult.iter().map(|&m| m as f64).sum::<f64>();
+                (
+                    ch * ch * widths * widths * 9.0 * blocks,
+                    24.0 * blocks * ch * levels,
+                )
+            }
+        };
+        let data = 3.0 * self.model.data_dim() as f64;
+        F32 * (5.0 * params + self.batch_size as f64 * (per_sample + data))
+    }
+
     /// For `file:` data: stores the file's absolute path in `data` and its size and checksum
     /// in `data_file` (other data specs are left alone).
     pub fn pin_data_file(&mut self) -> Result<(), String> {

@@ -125,6 +125,7 @@ pub fn train(
         )));
     }
     config.check_data_file().map_err(TrainError::Config)?;
+    check_memory(config, devices)?;
     let data = DataSource::parse(&config.data)?;
     check_model_fits_data(config, &data)?;
     let path = AffinePath::new(config.scheduler().map_err(TrainError::Config)?);
@@ -323,6 +324,34 @@ impl LossLog {
             .take()
             .map_or(f64::NAN, |sum| sum.into_scalar::<f64>() / steps as f64)
     }
+}
+
+/// Refuses a run on the CPU whose estimated memory ([`TrainConfig::memory_estimate`]) exceeds
+/// the machine's, before anything is allocated (an allocation that fails aborts the process).
+/// A GPU's memory is its own and not known here: other devices are not checked.
+fn check_memory(config: &TrainConfig, devices: &[Device]) -> Result<(), TrainError> {
+    let on_cpu = devices.iter().all(|d| d.clone().inner() == Device::flex());
+    let Some(total) = machine_memory().filter(|_| on_cpu) else {
+        return Ok(());
+    };
+    let need = config.memory_estimate();
+    if need > total as f64 {
+        return Err(TrainError::Config(format!(
+            "this run needs about {:.3} GB (weights, Adam and EMA, and batch {} of activations), more than the machine's {:.1} GB: lower --batch-size or the network's size",
+            need / 1e9,
+            config.batch_size,
+            total as f64 / 1e9
+        )));
+    }
+    Ok(())
+}
+
+/// The machine's memory in bytes (`MemTotal` of /proc/meminfo; unknown elsewhere).
+fn machine_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// Checks that the network takes the data's points (and classes, when it has them).
