@@ -73,8 +73,7 @@ pub fn log_log_panels(path: &Path, panels: &[Panel], x_label: &str, y_label: &st
         root.present().map_err(|e| anyhow!("drawing: {e}"))?;
     }
     let img = RgbImage::from_raw(w, h, buffer).context("chart buffer has the wrong size")?;
-    img.save(path)
-        .with_context(|| format!("cannot write {}", path.display()))
+    crate::plot::save(&img, path)
 }
 
 type Area<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;

@@ -53,7 +53,19 @@ fn histogram(img: &mut RgbImage, left: u32, points: &Points) {
     }
 }
 
-fn save(img: &RgbImage, path: &Path) -> Result<()> {
+/// Writes `img` as a PNG to `path`, which must end in `.png` (any case): checked before the
+/// file is created, so a wrong name leaves no empty file behind.
+pub fn save(img: &RgbImage, path: &Path) -> Result<()> {
+    let png = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("png"));
+    if !png {
+        anyhow::bail!(
+            "{}: pictures are written as PNG; name the file ….png",
+            path.display()
+        );
+    }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }

@@ -653,6 +653,19 @@ fn shapes_and_dropout_are_checked_before_training() {
     );
     let (ok, err) = fm(&["nll", "--run", run_s, "--data", &even_data]);
     assert!(!ok && err.contains("holds images of 1 x 16 x 16"), "{err}");
+    // A picture name the PNG writer cannot honour: refused before any file is made.
+    let jpg = dir.path().join("s.jpg");
+    let (ok, err) = fm(&[
+        "sample",
+        "--run",
+        run_s,
+        "--n",
+        "4",
+        "--png",
+        jpg.to_str().unwrap(),
+    ]);
+    assert!(!ok && err.contains("written as PNG"), "{err}");
+    assert!(!jpg.exists(), "an empty file was left behind");
 }
 
 /// Flags that were accepted and ignored or overridden without a word: each is now an error

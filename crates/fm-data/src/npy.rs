@@ -165,6 +165,17 @@ pub struct NpyWriter {
     path: std::path::PathBuf,
     kind: NpyType,
     remaining: usize,
+    finished: bool,
+}
+
+/// A writer dropped before [`NpyWriter::finish`] (an error on the way) removes its partial file:
+/// a failed command leaves nothing behind.
+impl Drop for NpyWriter {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 impl NpyWriter {
@@ -199,6 +210,7 @@ impl NpyWriter {
             path: path.to_path_buf(),
             kind,
             remaining: shape.iter().product(),
+            finished: false,
         })
     }
 
@@ -241,6 +253,8 @@ impl NpyWriter {
         }
         self.file.flush()?;
         self.file.get_ref().sync_all()?;
-        std::fs::rename(&self.tmp, &self.path)
+        std::fs::rename(&self.tmp, &self.path)?;
+        self.finished = true;
+        Ok(())
     }
 }

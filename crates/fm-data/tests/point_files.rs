@@ -233,3 +233,16 @@ fn streamed_npy_arrives_whole_or_not_at_all() {
     );
     assert!(!short.exists());
 }
+
+/// A writer dropped before `finish` (an error on the way) leaves neither the array nor its
+/// partial file behind.
+#[test]
+fn an_unfinished_npy_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.npy");
+    let mut w = fm_data::NpyWriter::create(&path, fm_data::NpyType::F32, &[4, 2]).unwrap();
+    w.write_f32(&[1.0, 2.0]).unwrap();
+    drop(w);
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+}

@@ -543,3 +543,29 @@ fn only_exact_step_folders_are_checkpoints() {
     assert!(found.is_none(), "{found:?}");
     assert!(skipped[0].contains("records step 12"), "{skipped:?}");
 }
+
+/// A checkpoint that cannot be written (here its run has no config.json to copy; a full disk
+/// fails the same way) removes its temporary folder and leaves no checkpoint.
+#[test]
+fn a_failed_checkpoint_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    std::fs::create_dir(&run).unwrap();
+    let dev = Device::flex().autodiff();
+    let config = small("moons", 2, 1);
+    let model = config.model.init(&dev);
+    let ema = model.valid();
+    let optim = fm_train::train::FusedAdamConfig::new().init();
+    let state = fm_train::train::CheckpointState {
+        step: 1,
+        loss: None,
+        checksums: Default::default(),
+    };
+    let err = fm_train::train::save_checkpoint(&run, &state, &model.valid(), &ema, &optim, 3);
+    assert!(err.is_err());
+    let left: Vec<_> = std::fs::read_dir(run.join("checkpoints"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}

@@ -82,6 +82,45 @@ pub fn save_checkpoint<M: Module>(
         fs::remove_dir_all(&tmp).map_err(file_err(&tmp))?;
     }
     fs::create_dir(&tmp).map_err(file_err(&tmp))?;
+    // A failed write (a full disk) removes its temporary folder: nothing is left behind.
+    if let Err(e) = write_checkpoint_files(run, &tmp, state, model, ema, optim) {
+        let _ = fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    if dest.exists() {
+        fs::remove_dir_all(&dest).map_err(file_err(&dest))?;
+    }
+    fs::rename(&tmp, &dest).map_err(file_err(&dest))?;
+    fs::File::open(&root)
+        .and_then(|d| d.sync_all())
+        .map_err(file_err(&root))?;
+    for (_, old) in list_checkpoints(run)?.into_iter().skip(keep) {
+        fs::remove_dir_all(&old).map_err(file_err(&old))?;
+    }
+    Ok(dest)
+}
+
+/// The step of a checkpoint folder named exactly `step-NNNNNNNN` (eight or more digits, as
+/// [`save_checkpoint`] writes them); anything else (`step-best`, `step-00000020.bak`, a user's
+/// copy) is not a checkpoint, is never resumed from and never pruned.
+fn checkpoint_step(name: &str) -> Option<usize> {
+    let digits = name.strip_prefix("step-")?;
+    if digits.len() < 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// Writes the files of a checkpoint into the folder `tmp`, with their checksums in
+/// `state.json`, each flushed to disk.
+fn write_checkpoint_files<M: Module>(
+    run: &Path,
+    tmp: &Path,
+    state: &CheckpointState,
+    model: &M,
+    ema: &M,
+    optim: &ModuleOptimizer,
+) -> Result<(), TrainError> {
     let files = FILES.map(|f| tmp.join(f));
     model
         .clone()
@@ -109,28 +148,7 @@ pub fn save_checkpoint<M: Module>(
             .and_then(|f| f.sync_all())
             .map_err(file_err(file))?;
     }
-    if dest.exists() {
-        fs::remove_dir_all(&dest).map_err(file_err(&dest))?;
-    }
-    fs::rename(&tmp, &dest).map_err(file_err(&dest))?;
-    fs::File::open(&root)
-        .and_then(|d| d.sync_all())
-        .map_err(file_err(&root))?;
-    for (_, old) in list_checkpoints(run)?.into_iter().skip(keep) {
-        fs::remove_dir_all(&old).map_err(file_err(&old))?;
-    }
-    Ok(dest)
-}
-
-/// The step of a checkpoint folder named exactly `step-NNNNNNNN` (eight or more digits, as
-/// [`save_checkpoint`] writes them); anything else (`step-best`, `step-00000020.bak`, a user's
-/// copy) is not a checkpoint, is never resumed from and never pruned.
-fn checkpoint_step(name: &str) -> Option<usize> {
-    let digits = name.strip_prefix("step-")?;
-    if digits.len() < 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
+    Ok(())
 }
 
 /// What of a run folder belongs to a run: `config.json`, `metrics.jsonl` and the checkpoint
