@@ -62,7 +62,7 @@ impl UNetConfig {
     /// Checks the settings before any weight is made, saying which is wrong and what would do.
     pub fn validate(&self) -> Result<(), String> {
         let m = self.side_multiple();
-        if self.image_size == 0 || self.image_size % m != 0 {
+        if self.image_size == 0 || !self.image_size.is_multiple_of(m) {
             let below = self.image_size / m * m;
             let above = below + m;
             return Err(format!(

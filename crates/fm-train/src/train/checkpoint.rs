@@ -198,7 +198,7 @@ fn list_checkpoints(run: &Path) -> Result<Vec<(usize, PathBuf)>, TrainError> {
             Some((step, p))
         })
         .collect();
-    dirs.sort_by(|a, b| b.0.cmp(&a.0));
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.0));
     Ok(dirs)
 }
 
