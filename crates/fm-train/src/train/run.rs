@@ -46,7 +46,7 @@ pub struct Progress {
 pub struct TrainSummary {
     /// Steps completed.
     pub step: usize,
-    /// The loss of the last step.
+    /// The mean loss of the last metrics line (the last step's with `log_every` 1).
     pub loss: f64,
     /// Steps per second in this invocation.
     pub steps_per_s: f64,
@@ -150,7 +150,7 @@ pub fn train(
     let mut start = 0;
     let mut skipped = Vec::new();
     let mut last_checkpoint = None;
-    // The loss of the last step taken, in this invocation or (resumed) in the checkpoint.
+    // The last logged (mean) loss, in this invocation or (resumed) in the checkpoint.
     let mut loss_value = f64::NAN;
     if resume && let Some(ck) = latest_checkpoint(run, &mut skipped)? {
         model = load_weights(model, &ck.model_file())?;
