@@ -69,7 +69,6 @@ pub fn cmd_demo(a: &DemoArgs) -> Result<Value> {
                 a.out.display()
             );
         }
-        let _lock = fm_train::train::RunLock::acquire(&a.out)?;
         fm_train::train::clear_run(&a.out)?;
     }
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;

@@ -236,14 +236,11 @@ pub fn cmd_nll(a: &NllArgs) -> Result<Value> {
     let device = device::parse(&a.common.device)?;
     device.seed(a.seed);
     let trained = a.solver.load(&a.run, &device)?;
-    if a.data.is_none() {
-        trained
-            .config
-            .check_data_file()
-            .map_err(anyhow::Error::msg)?;
-    }
     let spec = a.data.as_deref().unwrap_or(&trained.config.data);
-    let data = DataSource::parse_split(spec, Split::Test)?;
+    let data = match &a.data {
+        Some(spec) => DataSource::parse_split(spec, Split::Test)?,
+        None => trained.config.data_source(Split::Test)?,
+    };
     let model = &trained.config.model;
     if data.image_shape() != model.image_shape() || data.dim() != model.data_dim() {
         anyhow::bail!(
@@ -293,11 +290,7 @@ pub fn evaluate(
     solver: &SolverArgs,
     device: &Device,
 ) -> Result<(Value, Points)> {
-    trained
-        .config
-        .check_data_file()
-        .map_err(anyhow::Error::msg)?;
-    let data = DataSource::parse_split(&trained.config.data, Split::Test)?;
+    let data = trained.config.data_source(Split::Test)?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut report = if data.image_shape().is_some() {
         let settings = BpdSettings {

@@ -163,11 +163,14 @@ pub fn cmd_sample(a: &SampleArgs) -> Result<Value> {
     };
     // The paths are those of the first samples written, from the same solves.
     let times = trajectory_times(40);
-    let mut config = a.solver.config();
-    let mut paths = a.save_trajectories.as_ref().map(|_| {
-        config = config.clone().saving(SaveAt::Times(times.clone()));
-        Paths::new(a.n.min(1000))
-    });
+    let mut paths = a
+        .save_trajectories
+        .is_some()
+        .then(|| Paths::new(a.n.min(1000)));
+    let config = match paths {
+        Some(_) => a.solver.config().saving(SaveAt::Times(times.clone())),
+        None => a.solver.config(),
+    };
     let began = Instant::now();
     let stats = trained.sample_each(
         a.n,

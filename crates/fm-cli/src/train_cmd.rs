@@ -309,7 +309,6 @@ pub fn cmd_train(a: &TrainArgs, given: &[String]) -> Result<Value> {
         train_config(a, given)?
     };
     if a.force {
-        let _lock = fm_train::train::RunLock::acquire(&a.out)?;
         fm_train::train::clear_run(&a.out)?;
     }
     // The devices hold the f32 weights; the run's dtype is its compute type.

@@ -26,7 +26,7 @@ pub(crate) struct StepEnds<'a, S> {
     pub y1: &'a S,
     /// `f(t0, y0)`.
     pub f0: &'a S,
-    /// `f(t0 + h, y1)`, when it is known.
+    /// `f(t1, y1)`, when it is known.
     pub f1: Option<&'a S>,
 }
 

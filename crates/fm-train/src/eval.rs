@@ -77,7 +77,6 @@ pub fn load_run(run: &Path, device: &Device, raw_weights: bool) -> Result<Traine
             format!("every checkpoint is unusable: {}", skipped.join("; "))
         },
     })?;
-
     let file = if raw_weights {
         checkpoint.model_file()
     } else {

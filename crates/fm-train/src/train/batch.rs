@@ -128,6 +128,8 @@ impl BatchPlan {
     ) -> (Vec<f32>, Vec<f32>, Option<Vec<f32>>) {
         let dim = x1.len() / t.len().max(1);
         let (mut x_t, mut target) = (Vec::with_capacity(x1.len()), Vec::with_capacity(x1.len()));
+        let score = self.predict == Parametrization::Score;
+        let mut weight = score.then(|| Vec::with_capacity(t.len()));
         for (row, &time) in t.iter().enumerate() {
             let c = self.path.scheduler.coefficients(time as f64);
             let cols = row * dim..(row + 1) * dim;
@@ -141,12 +143,10 @@ impl BatchPlan {
                     Parametrization::Score => -b as f32,
                 });
             }
+            if let Some(w) = weight.as_mut() {
+                w.push(c.sigma as f32);
+            }
         }
-        let weight = (self.predict == Parametrization::Score).then(|| {
-            t.iter()
-                .map(|&time| self.path.scheduler.coefficients(time as f64).sigma as f32)
-                .collect()
-        });
         (x_t, target, weight)
     }
 

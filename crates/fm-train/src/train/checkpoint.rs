@@ -5,6 +5,7 @@
 //! checksums is skipped when resuming. The random state needs no file: every batch and every
 //! dropout mask derive from `(seed, step)`.
 
+use super::lock::RunLock;
 use super::precision::cast_module;
 use super::{TrainError, file_err};
 use burn::module::Module;
@@ -170,8 +171,10 @@ pub fn holds_run(run: &Path) -> Result<bool, TrainError> {
 }
 
 /// Deletes the run in `run` (its config, metrics and checkpoint folders) and nothing else: files
-/// a user put beside them, or in `checkpoints/` under other names, stay.
+/// a user put beside them, or in `checkpoints/` under other names, stay. Holds the run's lock
+/// meanwhile, so a run another process is training is refused, not deleted.
 pub fn clear_run(run: &Path) -> Result<(), TrainError> {
+    let _lock = RunLock::acquire(run)?;
     for path in run_files(run)? {
         if path.is_dir() {
             fs::remove_dir_all(&path)

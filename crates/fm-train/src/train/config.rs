@@ -1,5 +1,7 @@
 //! The configuration of a training run, saved as `config.json` in the run folder.
 
+use super::TrainError;
+use crate::data::{DataSource, Split};
 use burn::tensor::FloatDType;
 use fm_models::{NetConfig, TimeMlpConfig, UNetConfig};
 use fm_paths::scheduler::{CondOt, Cosine, LinearVp, Polynomial, Ve, Vp};
@@ -300,8 +302,15 @@ impl TrainConfig {
         Ok(())
     }
 
+    /// The run's own data (the `split` of an image set), refused when a `file:` data set is not
+    /// the one the run began with (see `data_file`).
+    pub fn data_source(&self, split: Split) -> Result<DataSource, TrainError> {
+        self.check_data_file().map_err(TrainError::Config)?;
+        Ok(DataSource::parse_split(&self.data, split)?)
+    }
+
     /// Checks that a `file:` data set is the one the run began with (see `data_file`).
-    pub fn check_data_file(&self) -> Result<(), String> {
+    fn check_data_file(&self) -> Result<(), String> {
         let (Some(path), Some(want)) = (self.data.strip_prefix("file:"), self.data_file) else {
             return Ok(());
         };

@@ -11,7 +11,7 @@ use super::gradients::{clip_to_norm, global_norm};
 use super::lock::RunLock;
 use super::replicas::{Objective, Replicas, StepOutput};
 use super::{TrainError, file_err};
-use crate::data::DataSource;
+use crate::data::{DataSource, Split};
 use burn::module::Module;
 use burn::optim::{AdamWConfig, ModuleOptimizer};
 use burn::tensor::{Device, FloatDType, Tensor};
@@ -124,9 +124,8 @@ pub fn train(
             config.dtype
         )));
     }
-    config.check_data_file().map_err(TrainError::Config)?;
     check_memory(config, devices)?;
-    let data = DataSource::parse(&config.data)?;
+    let data = config.data_source(Split::Train)?;
     check_model_fits_data(config, &data)?;
     let path = AffinePath::new(config.scheduler().map_err(TrainError::Config)?);
     let _lock = RunLock::acquire(run)?;
