@@ -5,7 +5,8 @@ use burn::tensor::{Device, Distribution, Tensor};
 /// The device the benches run on: the first backend compiled in by this crate's features. Tunes
 /// the allocator as the `fm` binary does, so the benches measure what users run.
 pub fn bench_device() -> Device {
-    fm_train::allocator::tune_for_tensors();
+    #[cfg(feature = "flex")]
+    fm_flex::allocator::tune_for_tensors();
     Device::default()
 }
 

@@ -2,6 +2,7 @@
 
 use anyhow::{Result, bail};
 use burn::tensor::Device;
+use fm_train::train::FloatType;
 
 /// The backends this build can use, as `--device` names.
 pub fn available() -> Vec<&'static str> {
@@ -17,11 +18,10 @@ pub fn available() -> Vec<&'static str> {
     .collect()
 }
 
-/// The device called `name`, computing in the float type `dtype` (`f32`, `f16`, `bf16`) by
-/// default. Call it before any tensor exists on that device: burn fixes a device's default
-/// type at its first tensor.
-pub fn parse_with_dtype(name: &str, dtype: &str) -> Result<Device> {
-    let float = fm_train::train::parse_dtype(dtype).map_err(|e| anyhow::anyhow!("--dtype: {e}"))?;
+/// The device called `name`, computing in the float type `dtype` by default. Call it before any
+/// tensor exists on that device: burn fixes a device's default type at its first tensor.
+pub fn parse_with_dtype(name: &str, dtype: FloatType) -> Result<Device> {
+    let float = dtype.dtype();
     let mut device = parse(name)?;
     // Already so (the backend's default, or a device named twice in --devices): nothing to set.
     if device.settings().float_dtype != float {

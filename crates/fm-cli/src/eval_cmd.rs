@@ -6,9 +6,9 @@ use anyhow::Result;
 use burn::tensor::Device;
 use clap::Args;
 use fm_ode::{Divergence, Method, SolverConfig, Stats};
+use fm_paths::scheduler::SchedulerName;
 use fm_train::data::{DataSource, Points, Split};
 use fm_train::eval::{BpdEstimator, TrainedRun, energy_distance, load_run, sliced_w1};
-use fm_train::train::parse_path;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
@@ -38,7 +38,7 @@ pub struct SolverArgs {
     /// Sample along another scheduler than the trained one (the schedule transform: the same
     /// marginal path re-timed): ot, vp, cosine, linear-vp, poly:N.
     #[arg(long)]
-    pub schedule: Option<String>,
+    pub schedule: Option<SchedulerName>,
 }
 
 /// Fixed steps of euler, midpoint, heun and rk4 when `--steps` is not given.
@@ -67,10 +67,9 @@ impl SolverArgs {
                 trained.checkpoint.state.step
             );
         }
-        Ok(match &self.schedule {
+        Ok(match self.schedule {
             Some(name) => {
-                let target = parse_path(name, trained.config.sigma_min)
-                    .map_err(|e| anyhow::anyhow!("--schedule: {e}"))?;
+                let target = name.scheduler(trained.config.sigma_min);
                 trained.with_schedule(target)
             }
             None => trained,

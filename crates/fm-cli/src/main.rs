@@ -8,6 +8,7 @@ mod plot;
 mod sample_cmd;
 mod sweep_cmd;
 mod train_cmd;
+mod weights_cmd;
 
 use anyhow::Result;
 use clap::parser::ValueSource;
@@ -35,6 +36,12 @@ enum Command {
     Nll(eval_cmd::NllArgs),
     /// NLL (bpd for images), entropy gap, energy distance, sliced W1 and NFE of a trained run.
     Eval(eval_cmd::EvalArgs),
+    /// Write a run's weights as safetensors in PyTorch's names and layouts (linear weights
+    /// [out, in]), with the run's config in the file's metadata.
+    Export(weights_cmd::ExportArgs),
+    /// Make a run from safetensors weights (a network trained in PyTorch with this project's
+    /// layout, or a file from fm export), for fm sample, fm nll and fm eval.
+    Import(weights_cmd::ImportArgs),
     /// Error of fixed-step solvers against NFE, for one or more runs (the paper's Figure 7).
     Sweep(sweep_cmd::SweepArgs),
     /// Train on the checkerboard (or --data mnist:DIR), sample, evaluate and write pictures to
@@ -69,7 +76,9 @@ fn at_least_one() -> clap::builder::RangedU64ValueParser<usize> {
 }
 
 fn main() {
-    fm_train::allocator::tune_for_tensors();
+    // A binary's choice, not a library's: malloc settings for large, short-lived CPU tensors.
+    #[cfg(feature = "flex")]
+    fm_flex::allocator::tune_for_tensors();
     let command = Cli::command();
     let json = std::env::args().any(|a| a == "--json");
     let matches = command
@@ -146,6 +155,8 @@ fn run(cli: Cli, given: &[String]) -> Result<()> {
         Command::Eval(a) => eval_cmd::cmd_eval(&a).map(|v| finish(&a.common, v)),
         Command::Sweep(a) => sweep_cmd::cmd_sweep(&a).map(|v| finish(&a.common, v)),
         Command::Demo(a) => demo::cmd_demo(&a).map(|v| finish(&a.common, v)),
+        Command::Export(a) => weights_cmd::cmd_export(&a).map(|v| finish(&a.common, v)),
+        Command::Import(a) => weights_cmd::cmd_import(&a).map(|v| finish(&a.common, v)),
         Command::Devices { check, json } => {
             let common = Common {
                 device: "cpu".into(),

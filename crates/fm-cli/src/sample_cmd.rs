@@ -8,6 +8,7 @@ use clap::Args;
 use fm_ode::SaveAt;
 use fm_train::data::{DataSource, NpyType, NpyWriter, Points, to_pixels_nhwc, write_npy};
 use fm_train::eval::{Guidance, Paths, TrainedRun, straightness};
+use fm_train::train::FloatType;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
@@ -52,7 +53,7 @@ pub struct SampleArgs {
     /// Float type to sample in: f32, f16 or bf16 (weights are converted on loading); the
     /// samples are written as float32.
     #[arg(long, default_value = "f32")]
-    dtype: String,
+    dtype: FloatType,
     #[command(flatten)]
     solver: SolverArgs,
     #[command(flatten)]
@@ -131,7 +132,7 @@ fn picture(
 }
 
 pub fn cmd_sample(a: &SampleArgs) -> Result<Value> {
-    let device = device::parse_with_dtype(&a.common.device, &a.dtype)?;
+    let device = device::parse_with_dtype(&a.common.device, a.dtype)?;
     device.seed(a.seed);
     let trained = a.solver.load(&a.run, &device)?;
     let (guide, cols) = guidance(&trained, a.n, a.class, a.guidance)?;

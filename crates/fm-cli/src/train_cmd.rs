@@ -5,8 +5,10 @@ use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
 use clap::Args;
 use fm_models::{Activation, NetConfig, TimeEmbedding, TimeMlpConfig, UNetConfig};
+use fm_paths::scheduler::SchedulerName;
+use fm_paths::{Coupling, Parametrization};
 use fm_train::data::DataSource;
-use fm_train::train::{TrainConfig, train};
+use fm_train::train::{FloatType, TrainConfig, train};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 use std::ops::ControlFlow;
@@ -42,20 +44,20 @@ pub struct TrainArgs {
     /// source noise) or score (denoising score matching, sigma_t^2 weighting); sampling converts
     /// it to a velocity (for the score, the probability-flow ODE).
     #[arg(long, default_value = "v")]
-    predict: String,
+    predict: Parametrization,
     /// The paper's Table 1 objectives by name, setting --path and --predict: fm-ot (OT path,
     /// velocity), fm-vp (VP path, velocity: "FM w/ diffusion"), score (VP path, score matching),
     /// ddpm (VP path, noise prediction).
     #[arg(long)]
-    objective: Option<String>,
+    objective: Option<Objective>,
     /// Pairing of noise and data in a batch: independent (the paper), ot (exact minibatch
     /// optimal transport: straighter paths, lower NFE), sinkhorn or sinkhorn:REG (entropic, REG relative
     /// to the largest cost, 0.05 by default). Pairs stay within a class for --conditional.
     #[arg(long, default_value = "independent")]
-    coupling: String,
+    coupling: Coupling,
     /// Probability path: ot, vp, ve, cosine, linear-vp, poly:N.
     #[arg(long, default_value = "ot")]
-    path: String,
+    path: SchedulerName,
     /// sigma_min of the OT path (paper eq. 20).
     #[arg(long, default_value_t = 1e-4)]
     sigma_min: f64,
@@ -95,8 +97,8 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 4)]
     depth: usize,
     /// Time features of the MLP: raw (t itself) or sinusoidal.
-    #[arg(long, default_value = "raw")]
-    time_embedding: String,
+    #[arg(long, value_enum, default_value_t = TimeFeatureKind::Raw)]
+    time_embedding: TimeFeatureKind,
     /// Seed of the weights and of every batch.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -125,7 +127,7 @@ pub struct TrainArgs {
     /// Float type of the forward and backward passes: f32, f16 or bf16 (mixed precision, as
     /// torch.autocast: the weights, Adam's moments and the EMA stay f32). Saved with the run.
     #[arg(long, default_value = "f32")]
-    dtype: String,
+    dtype: FloatType,
     /// Write the mean loss to metrics.jsonl every N steps (and at checkpoints). Each line reads
     /// the loss back from the device: on a GPU, 10 to 100 keeps the host ahead of it.
     #[arg(long, default_value_t = 1, value_parser = crate::at_least_one())]
@@ -137,6 +139,47 @@ pub struct TrainArgs {
     devices: Vec<String>,
     #[command(flatten)]
     pub common: Common,
+}
+
+/// The paper's Table 1 objectives.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Objective {
+    /// OT path, velocity.
+    FmOt,
+    /// VP path, velocity ("FM w/ diffusion").
+    FmVp,
+    /// VP path, score matching.
+    Score,
+    /// VP path, noise prediction.
+    Ddpm,
+}
+
+impl Objective {
+    fn path_and_prediction(self) -> (SchedulerName, Parametrization) {
+        match self {
+            Self::FmOt => (SchedulerName::Ot, Parametrization::Velocity),
+            Self::FmVp => (SchedulerName::Vp, Parametrization::Velocity),
+            Self::Score => (SchedulerName::Vp, Parametrization::Score),
+            Self::Ddpm => (SchedulerName::Vp, Parametrization::Epsilon),
+        }
+    }
+}
+
+impl std::fmt::Display for Objective {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use clap::ValueEnum;
+        let value = self.to_possible_value().expect("no variant is skipped");
+        f.write_str(value.get_name())
+    }
+}
+
+/// The MLP's time features.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum TimeFeatureKind {
+    /// t itself.
+    Raw,
+    /// Sinusoidal features (32, frequencies up to 100).
+    Sinusoidal,
 }
 
 /// The network for `data`: the MLP for points, a U-Net preset for images.
@@ -157,13 +200,12 @@ fn network(a: &TrainArgs, data: &DataSource) -> Result<NetConfig> {
         if a.dropout.is_some() {
             bail!("--dropout applies to the U-Net's blocks; the MLP for points has none");
         }
-        let time_embedding = match a.time_embedding.as_str() {
-            "raw" => TimeEmbedding::Raw,
-            "sinusoidal" => TimeEmbedding::Sinusoidal {
+        let time_embedding = match a.time_embedding {
+            TimeFeatureKind::Raw => TimeEmbedding::Raw,
+            TimeFeatureKind::Sinusoidal => TimeEmbedding::Sinusoidal {
                 dim: 32,
                 max_frequency: 100.0,
             },
-            other => bail!("--time-embedding {other}: expected raw or sinusoidal"),
         };
         return Ok(NetConfig::Mlp(
             TimeMlpConfig::new(data.dim())
@@ -206,15 +248,11 @@ fn train_config(a: &TrainArgs, given: &[String]) -> Result<TrainConfig> {
             ..TrainConfig::new(&spec, data.dim())
         },
     };
-    let (path, predict) = match a.objective.as_deref() {
-        None => (a.path.as_str(), a.predict.as_str()),
-        Some("fm-ot") => ("ot", "v"),
-        Some("fm-vp") => ("vp", "v"),
-        Some("score") => ("vp", "score"),
-        Some("ddpm") => ("vp", "eps"),
-        Some(other) => bail!("--objective {other}: expected fm-ot, fm-vp, score or ddpm"),
+    let (path, predict) = match a.objective {
+        None => (a.path, a.predict),
+        Some(objective) => objective.path_and_prediction(),
     };
-    if let Some(objective) = &a.objective
+    if let Some(objective) = a.objective
         && let Some(flag) = ["path", "predict"]
             .iter()
             .find(|f| given.iter().any(|g| g == *f))
@@ -223,9 +261,9 @@ fn train_config(a: &TrainArgs, given: &[String]) -> Result<TrainConfig> {
             "--objective {objective} sets --path {path} and --predict {predict}: drop --{flag}, or drop --objective and give both"
         );
     }
-    config.path = path.into();
-    config.predict = predict.into();
-    config.coupling = a.coupling.clone();
+    config.path = path;
+    config.predict = predict;
+    config.coupling = a.coupling;
     config.sigma_min = a.sigma_min;
     config.steps = a.steps;
     config.batch_size = a.batch_size.unwrap_or(config.batch_size);
@@ -242,7 +280,7 @@ fn train_config(a: &TrainArgs, given: &[String]) -> Result<TrainConfig> {
     config.checkpoint_every = a.checkpoint_every;
     config.keep_checkpoints = a.keep_checkpoints;
     config.skip_nonfinite = a.skip_nonfinite;
-    config.dtype = a.dtype.clone();
+    config.dtype = a.dtype;
     config.log_every = a.log_every;
     config
         .pin_data_file()

@@ -9,6 +9,8 @@
 //!   `w = 1 / K`; unbiased, and exact for Rademacher probes whenever `dv/dx` is diagonal.
 
 use burn::tensor::{Device, Distribution, Tensor};
+use fm_paths::ParseError;
+use std::fmt;
 use std::str::FromStr;
 
 /// How to compute the divergence.
@@ -43,18 +45,18 @@ pub enum ProbeKind {
     Gaussian,
 }
 
+const EXPECTED: &str = "exact, hutchinson[:K] or gaussian[:K] (K a positive probe count)";
+
 impl FromStr for Divergence {
-    type Err = String;
+    type Err = ParseError;
 
     /// `exact`, `hutchinson` (one Rademacher probe), or `hutchinson:K` / `gaussian:K`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || ParseError::new("divergence", s, EXPECTED);
         let (name, count) = match s.split_once(':') {
             Some((name, k)) => (
                 name,
-                k.parse::<usize>()
-                    .ok()
-                    .filter(|&k| k > 0)
-                    .ok_or_else(|| format!("probe count '{k}' must be a positive integer"))?,
+                k.parse::<usize>().ok().filter(|&k| k > 0).ok_or_else(bad)?,
             ),
             None => (s, 1),
         };
@@ -68,9 +70,23 @@ impl FromStr for Divergence {
                 probe: ProbeKind::Gaussian,
                 count,
             }),
-            _ => Err(format!(
-                "unknown divergence '{s}': expected exact, hutchinson[:K] or gaussian[:K]"
-            )),
+            _ => Err(bad()),
+        }
+    }
+}
+
+/// The spelling [`FromStr`] reads back: `exact`, `hutchinson:K` or `gaussian:K`.
+impl fmt::Display for Divergence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Exact => f.write_str("exact"),
+            Self::Hutchinson { probe, count } => {
+                let name = match probe {
+                    ProbeKind::Rademacher => "hutchinson",
+                    ProbeKind::Gaussian => "gaussian",
+                };
+                write!(f, "{name}:{count}")
+            }
         }
     }
 }

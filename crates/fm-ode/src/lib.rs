@@ -2,9 +2,10 @@
 //!
 //! One entry point, [`solve`], takes a [`VectorField`], an initial state, a time span (which may
 //! run backwards) and a [`SolverConfig`] whose parts are orthogonal: the [`Method`] (Euler,
-//! midpoint, Heun, RK4, Dormand-Prince 5(4)), the [`StepControl`] (fixed steps, a time grid, or
+//! midpoint, Heun, RK4, Dormand-Prince 5(4), or any explicit [`Tableau`] of your own), the [`StepControl`] (fixed steps, a time grid, or
 //! [`Adaptive`] error control) and the [`SaveAt`] times. The [`Solution`] carries the final state,
-//! the saved states and honest [`Stats`]; a solve that cannot finish returns a [`SolveError`].
+//! the saved states and honest [`Stats`]; a solve that cannot finish returns a [`SolveFailure`]:
+//! the [`SolveError`] and the partial solution up to where it stopped.
 //!
 //! [`divergence`] computes `div v` exactly or with Hutchinson's estimator, and [`log_likelihood`]
 //! integrates the instantaneous change of variables (Chen et al. 2018) from data back to noise.
@@ -56,6 +57,7 @@ pub use field::VectorField;
 pub use likelihood::{LogLikelihood, gaussian_log_prob, log_likelihood};
 pub use method::Method;
 pub use save::SaveAt;
-pub use solve::{Solution, SolveError, SolverConfig, Stats, solve};
+pub use solve::{Solution, SolveError, SolveFailure, SolverConfig, Stats, solve};
 pub use state::OdeState;
 pub use sweep::{Sweep, SweepPoint, error_vs_nfe};
+pub use tableau::Tableau;

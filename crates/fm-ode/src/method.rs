@@ -4,7 +4,7 @@ use crate::tableau::{DOPRI5, EULER, HEUN, MIDPOINT, RK4, Tableau};
 use std::fmt;
 use std::str::FromStr;
 
-/// An explicit Runge-Kutta method.
+/// An explicit Runge-Kutta method: one of the built-in tableaus, or one of your own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Method {
     /// Forward Euler: order 1, one evaluation per step.
@@ -18,10 +18,14 @@ pub enum Method {
     /// Dormand-Prince 5(4) with first-same-as-last: order 5, six new evaluations per step, and
     /// an embedded fourth-order error estimate for adaptive steps.
     Dopri5,
+    /// An explicit method from its Butcher tableau, with an embedded solution for adaptive
+    /// steps if it has one (see [`Tableau`]'s example). [`solve`](crate::solve) checks it
+    /// ([`Tableau::check`]) before the first step.
+    Custom(&'static Tableau),
 }
 
 impl Method {
-    /// All methods, in order of increasing cost.
+    /// The built-in methods, in order of increasing cost.
     pub const ALL: [Method; 5] = [
         Method::Euler,
         Method::Midpoint,
@@ -30,24 +34,21 @@ impl Method {
         Method::Dopri5,
     ];
 
-    pub(crate) fn tableau(self) -> &'static Tableau {
+    /// The method's Butcher tableau.
+    pub fn tableau(self) -> &'static Tableau {
         match self {
             Self::Euler => &EULER,
             Self::Midpoint => &MIDPOINT,
             Self::Heun => &HEUN,
             Self::Rk4 => &RK4,
             Self::Dopri5 => &DOPRI5,
+            Self::Custom(tableau) => tableau,
         }
     }
 
     /// The order of convergence of the method's solution.
     pub fn order(self) -> u32 {
-        match self {
-            Self::Euler => 1,
-            Self::Midpoint | Self::Heun => 2,
-            Self::Rk4 => 4,
-            Self::Dopri5 => 5,
-        }
+        self.tableau().order
     }
 
     /// The tableau's stages.
@@ -67,15 +68,9 @@ impl Method {
         self.tableau().b_embedded.is_some()
     }
 
-    /// The name used on the command line.
+    /// The name used on the command line (a custom tableau's own name).
     pub fn name(self) -> &'static str {
-        match self {
-            Self::Euler => "euler",
-            Self::Midpoint => "midpoint",
-            Self::Heun => "heun",
-            Self::Rk4 => "rk4",
-            Self::Dopri5 => "dopri5",
-        }
+        self.tableau().name
     }
 }
 
@@ -85,15 +80,16 @@ impl fmt::Display for Method {
     }
 }
 
+/// A built-in method by [name](Method::name).
 impl FromStr for Method {
-    type Err = String;
+    type Err = fm_paths::ParseError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::ALL
             .into_iter()
             .find(|m| m.name() == s)
             .ok_or_else(|| {
-                format!("unknown solver '{s}': expected one of euler, midpoint, heun, rk4, dopri5")
+                fm_paths::ParseError::new("solver", s, "euler, midpoint, heun, rk4 or dopri5")
             })
     }
 }

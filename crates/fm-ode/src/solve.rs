@@ -109,6 +109,41 @@ pub enum SolveError {
     Invalid(String),
 }
 
+/// A solve that stopped before `t1`: why, how far it got, and what it had computed there (as
+/// diffrax returns a solution with a failed status). `?` turns it into its [`SolveError`].
+#[derive(Debug, Clone)]
+pub struct SolveFailure<S> {
+    /// Why the solve stopped.
+    pub error: SolveError,
+    /// The time the solve reached: the end of its last accepted step (`t0` when it never
+    /// started; `t1` when a fixed-step solve ended non-finite).
+    pub t: f64,
+    /// The state at `t` (in `y`), the states saved before it, and the cost so far.
+    pub partial: Solution<S>,
+}
+
+impl<S> std::fmt::Display for SolveFailure<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl<S: std::fmt::Debug> std::error::Error for SolveFailure<S> {}
+
+impl<S> From<Box<SolveFailure<S>>> for SolveError {
+    fn from(failure: Box<SolveFailure<S>>) -> Self {
+        failure.error
+    }
+}
+
+/// Where an inner loop stopped early.
+struct Stopped<S> {
+    error: SolveError,
+    t: f64,
+    y: S,
+    stats: Stats,
+}
+
 /// Counts evaluations of the field.
 struct Counted<'a, F: ?Sized> {
     field: &'a F,
@@ -265,38 +300,66 @@ fn rk_step<S: OdeState, F: VectorField<S> + ?Sized>(
 
 /// Integrates `dy/dt = field(t, y)` from `(t0, y0)` to `t1` (which may be below `t0`).
 ///
-/// Returns the final state, the states `config.save` asks for, and the statistics; a solve that
-/// cannot finish returns a [`SolveError`] instead of panicking.
+/// Returns the final state, the states `config.save` asks for, and the statistics. A solve that
+/// cannot finish returns a (boxed) [`SolveFailure`] instead of panicking: the [`SolveError`],
+/// and the partial solution up to where it stopped.
 pub fn solve<S: OdeState, F: VectorField<S> + ?Sized>(
     field: &F,
     y0: S,
     t0: f64,
     t1: f64,
     config: &SolverConfig,
-) -> Result<Solution<S>, SolveError> {
+) -> Result<Solution<S>, Box<SolveFailure<S>>> {
+    let unstarted = |error, y| SolveFailure {
+        error,
+        t: t0,
+        partial: Solution {
+            y,
+            ts: Vec::new(),
+            ys: Vec::new(),
+            stats: Stats::default(),
+        },
+    };
+    let mut saver =
+        match check_settings(t0, t1, config).and_then(|()| Saver::new(&config.save, t0, t1)) {
+            Ok(saver) => saver,
+            Err(error) => return Err(Box::new(unstarted(error, y0))),
+        };
+    let mut f = Counted { field, nfe: 0 };
+    saver.visit(t0, &y0);
+    let outcome = match &config.control {
+        StepControl::Adaptive(ctrl) => {
+            solve_adaptive(&mut f, y0, t0, t1, config.method, ctrl, &mut saver)
+        }
+        control => match fixed_grid(control, t0, t1) {
+            Ok(grid) => solve_fixed(&mut f, y0, &grid, config.method, &mut saver),
+            Err(error) => return Err(Box::new(unstarted(error, y0))),
+        },
+    };
+    let solution = |y, stats, saver: Saver<S>| Solution {
+        y,
+        ts: saver.ts,
+        ys: saver.ys,
+        stats,
+    };
+    match outcome {
+        Ok((y, stats)) => Ok(solution(y, stats, saver)),
+        Err(s) => Err(Box::new(SolveFailure {
+            error: s.error,
+            t: s.t,
+            partial: solution(s.y, s.stats, saver),
+        })),
+    }
+}
+
+/// A finite, non-empty time span and a well-formed tableau.
+fn check_settings(t0: f64, t1: f64, config: &SolverConfig) -> Result<(), SolveError> {
     if !(t0.is_finite() && t1.is_finite()) || t0 == t1 {
         return Err(SolveError::Invalid(format!(
             "the time span [{t0}, {t1}] must be finite and non-empty"
         )));
     }
-    let mut saver = Saver::new(&config.save, t0, t1)?;
-    let mut f = Counted { field, nfe: 0 };
-    saver.visit(t0, &y0);
-    let (y, stats) = match &config.control {
-        StepControl::Adaptive(ctrl) => {
-            solve_adaptive(&mut f, y0, t0, t1, config.method, ctrl, &mut saver)?
-        }
-        control => {
-            let grid = fixed_grid(control, t0, t1)?;
-            solve_fixed(&mut f, y0, &grid, config.method, &mut saver)?
-        }
-    };
-    Ok(Solution {
-        y,
-        ts: saver.ts,
-        ys: saver.ys,
-        stats,
-    })
+    config.method.tableau().check().map_err(SolveError::Invalid)
 }
 
 /// The step boundaries of a fixed-step solve.
@@ -382,7 +445,7 @@ fn solve_fixed<S: OdeState, F: VectorField<S> + ?Sized>(
     grid: &[f64],
     method: Method,
     saver: &mut Saver<S>,
-) -> Result<(S, Stats), SolveError> {
+) -> Result<(S, Stats), Stopped<S>> {
     let tab = method.tableau();
     let mut carried: Option<S> = None;
     let mut open: Option<OpenStep<S>> = None;
@@ -412,8 +475,11 @@ fn solve_fixed<S: OdeState, F: VectorField<S> + ?Sized>(
         rejected: 0,
     };
     if !y.is_finite() {
-        return Err(SolveError::NonFinite {
-            t: grid[grid.len() - 1],
+        let t = grid[grid.len() - 1];
+        return Err(Stopped {
+            error: SolveError::NonFinite { t, stats },
+            t,
+            y,
             stats,
         });
     }
@@ -428,15 +494,22 @@ fn solve_adaptive<S: OdeState, F: VectorField<S> + ?Sized>(
     method: Method,
     ctrl: &Adaptive,
     saver: &mut Saver<S>,
-) -> Result<(S, Stats), SolveError> {
+) -> Result<(S, Stats), Stopped<S>> {
+    let refuse = |error, y| Stopped {
+        error,
+        t: t0,
+        y,
+        stats: Stats::default(),
+    };
     if !method.has_error_estimate() {
-        return Err(SolveError::NoErrorEstimate(method));
+        return Err(refuse(SolveError::NoErrorEstimate(method), y));
     }
     if !(ctrl.rtol >= 0.0 && ctrl.atol >= 0.0 && ctrl.rtol + ctrl.atol > 0.0) {
-        return Err(SolveError::Invalid(format!(
+        let error = SolveError::Invalid(format!(
             "tolerances rtol = {}, atol = {} must be non-negative and not both zero",
             ctrl.rtol, ctrl.atol
-        )));
+        ));
+        return Err(refuse(error, y));
     }
     let tab = method.tableau();
     let dir = (t1 - t0).signum();
@@ -454,21 +527,32 @@ fn solve_adaptive<S: OdeState, F: VectorField<S> + ?Sized>(
         rejected,
     };
     while t != t1 {
+        let so_far = stats(f.nfe, accepted, rejected);
         if accepted + rejected >= ctrl.max_steps {
-            return Err(SolveError::MaxStepsReached {
-                max_steps: ctrl.max_steps,
+            return Err(Stopped {
+                error: SolveError::MaxStepsReached {
+                    max_steps: ctrl.max_steps,
+                    t,
+                    stats: so_far,
+                },
                 t,
-                stats: stats(f.nfe, accepted, rejected),
+                y,
+                stats: so_far,
             });
         }
         let remaining = (t1 - t).abs();
         let lands = h >= remaining;
         let h_try = if lands { remaining } else { h };
         if (!lands && t + dir * h_try == t) || h_try.is_nan() || h_try <= 0.0 {
-            return Err(SolveError::StepSizeTooSmall {
+            return Err(Stopped {
+                error: SolveError::StepSizeTooSmall {
+                    t,
+                    h: h_try,
+                    stats: so_far,
+                },
                 t,
-                h: h_try,
-                stats: stats(f.nfe, accepted, rejected),
+                y,
+                stats: so_far,
             });
         }
         let step = rk_step(tab, f, t, &y, k1.clone(), dir * h_try);

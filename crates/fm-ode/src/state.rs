@@ -1,6 +1,6 @@
 //! What a solver needs of a state: linear combinations and a scaled error norm.
 //!
-//! Implemented for any `Tensor<D>` and for pairs of states, so the likelihood solve can carry
+//! Implemented for any `Tensor<D>`, for `f64` (a scalar ODE) and for pairs of states, so the likelihood solve can carry
 //! `(x, log-density change)` with different ranks, like a diffrax PyTree.
 
 use burn::tensor::Tensor;
@@ -48,6 +48,21 @@ impl<const D: usize> OdeState for Tensor<D> {
 
     fn is_finite(&self) -> bool {
         Tensor::is_finite(self.clone()).all().into_scalar::<bool>()
+    }
+}
+
+/// A scalar ODE, for experiments and tests without tensors.
+impl OdeState for f64 {
+    fn linear_combination(terms: &[(f64, &Self)]) -> Self {
+        terms.iter().map(|(c, s)| c * **s).sum()
+    }
+
+    fn scaled_rms(&self, a: &Self, b: &Self, rtol: f64, atol: f64) -> f64 {
+        (self / (atol + rtol * a.abs().max(b.abs()))).abs()
+    }
+
+    fn is_finite(&self) -> bool {
+        f64::is_finite(*self)
     }
 }
 

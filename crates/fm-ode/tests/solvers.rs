@@ -195,7 +195,7 @@ fn failures_are_values_not_panics() {
         control: StepControl::Adaptive(Adaptive::new(1e-7, 1e-7).with_max_steps(5)),
         ..SolverConfig::dopri5(0.0, 0.0)
     };
-    match solve(&field, initial(), 0.0, 2.0, &tight) {
+    match solve(&field, initial(), 0.0, 2.0, &tight).map_err(|f| f.error) {
         Err(SolveError::MaxStepsReached {
             max_steps: 5,
             t,
@@ -211,7 +211,9 @@ fn failures_are_values_not_panics() {
         ..SolverConfig::dopri5(1e-3, 1e-3)
     };
     assert_eq!(
-        solve(&field, initial(), 0.0, 1.0, &euler_adaptive).unwrap_err(),
+        solve(&field, initial(), 0.0, 1.0, &euler_adaptive)
+            .unwrap_err()
+            .error,
         SolveError::NoErrorEstimate(Method::Euler)
     );
     let bad = [
@@ -235,7 +237,7 @@ fn failures_are_values_not_panics() {
     for (t0, t1, config) in bad {
         assert!(
             matches!(
-                solve(&field, initial(), t0, t1, &config),
+                solve(&field, initial(), t0, t1, &config).map_err(|f| f.error),
                 Err(SolveError::Invalid(_))
             ),
             "{config:?}"
@@ -249,7 +251,8 @@ fn failures_are_values_not_panics() {
             0.0,
             1.0,
             &SolverConfig::fixed(Method::Euler, 20)
-        ),
+        )
+        .map_err(|f| f.error),
         Err(SolveError::NonFinite { .. })
     ));
     assert!(matches!(
@@ -259,7 +262,8 @@ fn failures_are_values_not_panics() {
             0.0,
             1.0,
             &SolverConfig::dopri5(1e-5, 1e-5)
-        ),
+        )
+        .map_err(|f| f.error),
         Err(SolveError::StepSizeTooSmall { .. } | SolveError::MaxStepsReached { .. })
     ));
 }
@@ -269,7 +273,46 @@ fn method_names_parse() {
     for m in Method::ALL {
         assert_eq!(m.name().parse::<Method>(), Ok(m));
     }
-    assert!("rk45".parse::<Method>().unwrap_err().contains("dopri5"));
+    let err = "rk45".parse::<Method>().unwrap_err();
+    assert_eq!((err.what, err.given.as_str()), ("solver", "rk45"));
+    assert!(err.to_string().contains("dopri5"), "{err}");
+}
+
+/// A solve that stops early returns where it got: the state at the failure's time is the
+/// solution there (to the tolerance), and the steps saved before it are kept.
+#[test]
+fn a_failed_solve_returns_its_partial_solution() {
+    let config = SolverConfig {
+        control: StepControl::Adaptive(Adaptive::new(1e-6, 1e-6).with_max_steps(8)),
+        save: SaveAt::Steps,
+        ..SolverConfig::dopri5(0.0, 0.0)
+    };
+    let failure = solve(&field, initial(), 0.0, 2.0, &config).unwrap_err();
+    let SolveError::MaxStepsReached { t, stats, .. } = failure.error else {
+        panic!("expected MaxStepsReached, got {:?}", failure.error);
+    };
+    assert_eq!(failure.t, t);
+    assert!(t > 0.0 && t < 2.0, "{t}");
+    assert_eq!(failure.partial.stats, stats);
+    assert!(max_err(failure.partial.y.clone(), &exact(t)) < 1e-4);
+    // The initial state and one per accepted step, the last at the failure's time.
+    assert_eq!(failure.partial.ts.len(), stats.accepted + 1);
+    assert_eq!(failure.partial.ts.last(), Some(&t));
+    assert!(
+        failure.to_string().contains("limit of 8 steps"),
+        "{failure}"
+    );
+    // Refused before the first step: the initial state, at t0, nothing spent.
+    let refused = solve(
+        &field,
+        initial(),
+        0.5,
+        0.5,
+        &SolverConfig::dopri5(1e-5, 1e-5),
+    )
+    .unwrap_err();
+    assert_eq!((refused.t, refused.partial.stats.nfe), (0.5, 0));
+    assert!(max_err(refused.partial.y, &exact(0.0)) < 1e-6);
 }
 
 #[test]

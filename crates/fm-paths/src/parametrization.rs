@@ -31,18 +31,20 @@ pub enum Parametrization {
 }
 
 impl std::str::FromStr for Parametrization {
-    type Err = String;
+    type Err = crate::ParseError;
 
     /// `v` / `velocity`, `x1`, `eps` / `epsilon`, or `score`.
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
         Ok(match s {
             "v" | "velocity" => Self::Velocity,
             "x1" => Self::X1,
             "eps" | "epsilon" => Self::Epsilon,
             "score" => Self::Score,
             _ => {
-                return Err(format!(
-                    "unknown prediction '{s}': expected v, x1, eps or score"
+                return Err(crate::ParseError::new(
+                    "prediction",
+                    s,
+                    "v, x1, eps or score",
                 ));
             }
         })

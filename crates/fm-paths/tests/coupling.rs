@@ -172,6 +172,7 @@ fn couplings_are_deterministic_and_parse() {
         assert!(
             bad.parse::<Coupling>()
                 .unwrap_err()
+                .to_string()
                 .contains("expected independent"),
             "{bad}"
         );

@@ -83,8 +83,8 @@ pub fn load_run(run: &Path, device: &Device, raw_weights: bool) -> Result<Traine
         checkpoint.ema_file()
     };
     let model = load_weights(config.model.init(device), &file)?;
-    let path = AffinePath::new(config.scheduler().map_err(TrainError::Config)?);
-    let predict = config.prediction().map_err(TrainError::Config)?;
+    let path = AffinePath::new(config.scheduler());
+    let predict = config.predict;
     Ok(TrainedRun {
         source_std: path.source_std(),
         path,
@@ -205,7 +205,8 @@ impl TrainedRun {
             };
             let guide = self.guide(b, classes, w, device);
             let field = |t: f64, x: &Tensor<2>| self.field(x.clone(), t, &guide);
-            let sol = solve(&field, self.noise(b, device), 0.0, 1.0, solver)?;
+            let sol =
+                solve(&field, self.noise(b, device), 0.0, 1.0, solver).map_err(SolveError::from)?;
             stats.push(sol.stats);
             each(SampledBatch {
                 samples: points(sol.y),

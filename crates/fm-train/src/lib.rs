@@ -3,6 +3,6 @@
 
 /// Data sources (the `fm-data` crate).
 pub use fm_data as data;
-pub mod allocator;
 pub mod eval;
 pub mod train;
+pub mod weights;

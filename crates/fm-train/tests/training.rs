@@ -136,7 +136,7 @@ fn learned_field_error(predict: &str, times: &[f64]) -> f64 {
     .unwrap();
     let mut config = small(&format!("file:{}", file.display()), 2, 800);
     config.model = mlp(2, 64);
-    config.predict = predict.into();
+    config.predict = predict.parse().unwrap();
     config.checkpoint_every = 800;
     config.ema_decay = 0.9;
     // Annealing the step size removes most of the optimisation noise the check would see.
@@ -144,7 +144,7 @@ fn learned_field_error(predict: &str, times: &[f64]) -> f64 {
     let run = dir.path().join("run");
     fit(&config, &run, std::slice::from_ref(&dev), false).unwrap();
     let trained = load_run(&run, &dev, false).unwrap();
-    let path = AffinePath::new(config.scheduler().unwrap());
+    let path = AffinePath::new(config.scheduler());
     let z = Tensor::<2>::random([512, 2], Distribution::Normal(0.0, 1.0), &dev);
     let mut worst: f64 = 0.0;
     for &t in times {
@@ -409,11 +409,11 @@ fn bf16_training_tracks_f32() {
     let _turn = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let mut config = small("8gaussians", 2, 300);
-    config.path = "vp".into();
+    config.path = "vp".parse().unwrap();
     config.checkpoint_every = 300;
     let run = |dtype: &str| {
         let mut c = config.clone();
-        c.dtype = dtype.into();
+        c.dtype = dtype.parse().unwrap();
         let out = dir.path().join(dtype);
         fit(&c, &out, &[Device::flex()], false).unwrap();
         (losses(&out), out)
@@ -457,6 +457,42 @@ fn old_configs_keep_their_adam_epsilon() {
     map.remove("log_every");
     let old: TrainConfig = serde_json::from_value(json).unwrap();
     assert_eq!((old.adam_epsilon, old.log_every), (1e-5, 1));
+}
+
+/// The choices in a config are typed but saved by name, as the command line spells them: a
+/// config reads back equal, a file from before the typed fields (no `predict`, `coupling` or
+/// `dtype`) loads with their defaults, and a wrong name is an error that names it.
+#[test]
+fn configs_save_their_choices_by_name() {
+    let mut config = TrainConfig::new("moons", 2);
+    config.path = "poly:2".parse().unwrap();
+    config.predict = "eps".parse().unwrap();
+    config.coupling = "sinkhorn:0.1".parse().unwrap();
+    config.dtype = "bf16".parse().unwrap();
+    let json = serde_json::to_value(&config).unwrap();
+    let names = ["path", "predict", "coupling", "dtype"].map(|k| json[k].clone());
+    assert_eq!(
+        names,
+        ["poly:2", "eps", "sinkhorn:0.1", "bf16"].map(serde_json::Value::from)
+    );
+    assert_eq!(
+        serde_json::from_value::<TrainConfig>(json.clone()).unwrap(),
+        config
+    );
+
+    let mut old = serde_json::to_value(TrainConfig::new("moons", 2)).unwrap();
+    for key in ["predict", "coupling", "dtype"] {
+        old.as_object_mut().unwrap().remove(key);
+    }
+    let old: TrainConfig = serde_json::from_value(old).unwrap();
+    assert_eq!(old, TrainConfig::new("moons", 2));
+
+    let mut bad = json;
+    bad["path"] = "spiral".into();
+    let err = serde_json::from_value::<TrainConfig>(bad)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unknown path 'spiral'"), "{err}");
 }
 
 /// With `log_every`, metrics lines carry the mean loss of their interval, and checkpoints always
@@ -555,7 +591,7 @@ fn a_failed_checkpoint_leaves_nothing_behind() {
     let config = small("moons", 2, 1);
     let model = config.model.init(&dev);
     let ema = model.valid();
-    let optim = fm_train::train::FusedAdamConfig::new().init();
+    let optim = burn::optim::AdamConfig::new().init();
     let state = fm_train::train::CheckpointState {
         step: 1,
         loss: None,

@@ -38,13 +38,15 @@ pub enum Coupling {
 }
 
 impl FromStr for Coupling {
-    type Err = String;
+    type Err = crate::ParseError;
 
     /// `independent`, `ot`, `sinkhorn` (reg 0.05) or `sinkhorn:REG`.
-    fn from_str(s: &str) -> Result<Self, String> {
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
         let bad = || {
-            format!(
-                "unknown coupling '{s}': expected independent, ot, sinkhorn or sinkhorn:REG (REG > 0)"
+            crate::ParseError::new(
+                "coupling",
+                s,
+                "independent, ot, sinkhorn or sinkhorn:REG (REG > 0)",
             )
         };
         match s.split_once(':') {

@@ -8,6 +8,7 @@
 mod cond_ot;
 mod cosine;
 mod linear_vp;
+mod name;
 mod polynomial;
 mod ve;
 mod vp;
@@ -15,6 +16,7 @@ mod vp;
 pub use cond_ot::CondOt;
 pub use cosine::Cosine;
 pub use linear_vp::LinearVp;
+pub use name::{DEFAULT_SIGMA_MIN, SchedulerName};
 pub use polynomial::Polynomial;
 pub use ve::Ve;
 pub use vp::Vp;

@@ -4,10 +4,12 @@ use super::TrainError;
 use crate::data::{DataSource, Split};
 use burn::tensor::FloatDType;
 use fm_models::{NetConfig, TimeMlpConfig, UNetConfig};
-use fm_paths::scheduler::{CondOt, Cosine, LinearVp, Polynomial, Ve, Vp};
-use fm_paths::{AnyScheduler, Coupling, Parametrization};
+use fm_paths::scheduler::SchedulerName;
+use fm_paths::{AnyScheduler, Coupling, Parametrization, ParseError};
 use serde::{Deserialize, Serialize};
+use std::fmt;
 use std::path::Path;
+use std::str::FromStr;
 
 /// Everything that determines a run (with the seed, bit for bit on the CPU).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -20,7 +22,8 @@ pub struct TrainConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_file: Option<FileCheck>,
     /// The probability path: `ot`, `vp`, `ve`, `cosine`, `linear-vp` or `poly:N`.
-    pub path: String,
+    #[serde(with = "by_name")]
+    pub path: SchedulerName,
     /// `sigma_min` of the OT path.
     pub sigma_min: f64,
     /// The velocity network.
@@ -28,12 +31,12 @@ pub struct TrainConfig {
     /// What the network predicts: `v` (the velocity, the paper), `x1`, `eps` (the source
     /// sample) or `score` (trained by denoising score matching with `sigma_t^2` weighting);
     /// sampling converts the prediction to a velocity (the probability-flow ODE for the score).
-    #[serde(default = "velocity")]
-    pub predict: String,
+    #[serde(default = "velocity", with = "by_name")]
+    pub predict: Parametrization,
     /// How a batch's noise and data are paired: `independent` (the paper), `ot` (exact minibatch
     /// optimal transport) or `sinkhorn[:REG]`; class-aware for class-conditional networks.
-    #[serde(default = "independent")]
-    pub coupling: String,
+    #[serde(default = "independent", with = "by_name")]
+    pub coupling: Coupling,
     /// Optimizer steps in total.
     pub steps: usize,
     /// Samples per step.
@@ -70,8 +73,8 @@ pub struct TrainConfig {
     /// The float type of the forward and backward passes: `f32`, `f16` or `bf16`. The weights,
     /// Adam's moments and the EMA stay in f32 whatever it is (mixed precision, as
     /// `torch.autocast`); the training devices make f32 tensors.
-    #[serde(default = "f32_name")]
-    pub dtype: String,
+    #[serde(default, with = "by_name")]
+    pub dtype: FloatType,
     /// Read the loss back and write a metrics line every this many steps (the mean loss since
     /// the last line), and at checkpoints. Reading the loss waits for the device: on a GPU a
     /// larger interval keeps the host ahead of it.
@@ -103,12 +106,79 @@ impl FileCheck {
     }
 }
 
-fn velocity() -> String {
-    "v".into()
+/// The fields that are choices are saved by name, as the command line spells them, so a
+/// `config.json` reads like the command that made it (and files from before the typed fields
+/// load unchanged).
+mod by_name {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+    use std::fmt::Display;
+    use std::str::FromStr;
+
+    pub fn serialize<T: Display, S: Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(value)
+    }
+
+    pub fn deserialize<'de, T, D>(d: D) -> Result<T, D::Error>
+    where
+        T: FromStr<Err: Display>,
+        D: Deserializer<'de>,
+    {
+        String::deserialize(d)?.parse().map_err(D::Error::custom)
+    }
 }
 
-fn independent() -> String {
-    "independent".into()
+/// A float type by name: `f32`, `f16` or `bf16`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum FloatType {
+    /// IEEE single precision.
+    #[default]
+    F32,
+    /// IEEE half precision.
+    F16,
+    /// bfloat16: f32's exponent range with 8 bits of mantissa.
+    Bf16,
+}
+
+impl FloatType {
+    /// burn's float dtype.
+    pub fn dtype(self) -> FloatDType {
+        match self {
+            Self::F32 => FloatDType::F32,
+            Self::F16 => FloatDType::F16,
+            Self::Bf16 => FloatDType::BF16,
+        }
+    }
+}
+
+impl FromStr for FloatType {
+    type Err = ParseError;
+
+    fn from_str(s: &str) -> Result<Self, ParseError> {
+        match s {
+            "f32" => Ok(Self::F32),
+            "f16" => Ok(Self::F16),
+            "bf16" => Ok(Self::Bf16),
+            _ => Err(ParseError::new("float type", s, "f32, f16 or bf16")),
+        }
+    }
+}
+
+impl fmt::Display for FloatType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::F32 => "f32",
+            Self::F16 => "f16",
+            Self::Bf16 => "bf16",
+        })
+    }
+}
+
+fn velocity() -> Parametrization {
+    Parametrization::Velocity
+}
+
+fn independent() -> Coupling {
+    Coupling::Independent
 }
 
 /// burn's `AdamConfig` default, which runs saved without `adam_epsilon` used.
@@ -123,29 +193,13 @@ fn every_step() -> usize {
     1
 }
 
-fn f32_name() -> String {
-    "f32".into()
-}
-
-/// The float type named `name`: `f32`, `f16` or `bf16`.
-pub fn parse_dtype(name: &str) -> Result<FloatDType, String> {
-    match name {
-        "f32" => Ok(FloatDType::F32),
-        "f16" => Ok(FloatDType::F16),
-        "bf16" => Ok(FloatDType::BF16),
-        other => Err(format!(
-            "unknown float type '{other}': expected f32, f16 or bf16"
-        )),
-    }
-}
-
 impl TrainConfig {
     /// The paper's 2-D setting: MLP 4x512 (SiLU), Adam 1e-3, batch 4096, OT path.
     pub fn new(data: &str, dim: usize) -> Self {
         Self {
             data: data.to_string(),
             data_file: None,
-            path: "ot".into(),
+            path: SchedulerName::Ot,
             sigma_min: 1e-4,
             model: NetConfig::Mlp(TimeMlpConfig::new(dim)),
             predict: velocity(),
@@ -163,7 +217,7 @@ impl TrainConfig {
             label_dropout: 0.0,
             flip: false,
             skip_nonfinite: false,
-            dtype: f32_name(),
+            dtype: FloatType::F32,
             log_every: every_step(),
             checkpoint_every: 1000,
             keep_checkpoints: 3,
@@ -238,20 +292,7 @@ impl TrainConfig {
         if let NetConfig::Unet(unet) = &self.model {
             unet.validate()?;
         }
-        self.prediction()?;
-        self.coupling()?;
-        parse_dtype(&self.dtype)?;
-        parse_path(&self.path, self.sigma_min).map(|_| ())
-    }
-
-    /// What the network predicts (`predict`).
-    pub fn prediction(&self) -> Result<Parametrization, String> {
-        self.predict.parse()
-    }
-
-    /// The coupling of noise and data (`coupling`).
-    pub fn coupling(&self) -> Result<Coupling, String> {
-        self.coupling.parse()
+        Ok(())
     }
 
     /// A rough upper estimate of the memory a training step needs, in bytes: the weights with
@@ -324,31 +365,10 @@ impl TrainConfig {
         Ok(())
     }
 
-    /// The scheduler of `path`.
-    pub fn scheduler(&self) -> Result<AnyScheduler, String> {
-        parse_path(&self.path, self.sigma_min)
+    /// The scheduler of `path` (with `sigma_min` for the OT path).
+    pub fn scheduler(&self) -> AnyScheduler {
+        self.path.scheduler(self.sigma_min)
     }
-}
-
-/// Parses a path name into its scheduler.
-pub fn parse_path(name: &str, sigma_min: f64) -> Result<AnyScheduler, String> {
-    Ok(match name {
-        "ot" => AnyScheduler::CondOt(CondOt::new(sigma_min)),
-        "vp" => AnyScheduler::Vp(Vp::default()),
-        "ve" => AnyScheduler::Ve(Ve::default()),
-        "cosine" => AnyScheduler::Cosine(Cosine),
-        "linear-vp" => AnyScheduler::LinearVp(LinearVp),
-        other => match other.strip_prefix("poly:").map(str::parse::<f64>) {
-            Some(Ok(exponent)) if exponent > 0.0 => {
-                AnyScheduler::Polynomial(Polynomial { exponent })
-            }
-            _ => {
-                return Err(format!(
-                    "unknown path '{other}': expected ot, vp, ve, cosine, linear-vp or poly:N (N > 0)"
-                ));
-            }
-        },
-    })
 }
 
 /// The learning rate at `step`: linear warmup to `lr`, then constant or cosine decay to 0.

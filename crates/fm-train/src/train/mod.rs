@@ -1,26 +1,27 @@
 //! The training loop for conditional flow matching (paper eq. 9):
 //! `L(theta) = E_{t ~ U[0,1], x1 ~ q, x0 ~ N(0, I)} || v_theta(psi_t(x0), t) - d/dt psi_t(x0) ||^2`.
 
-mod adam;
 mod batch;
 mod checkpoint;
 mod config;
 mod ema;
 mod gradients;
+mod learner;
 mod lock;
+mod metrics;
 mod precision;
 mod replicas;
 mod run;
 
-pub use adam::{FusedAdam, FusedAdamConfig};
 pub use checkpoint::{
     Checkpoint, CheckpointState, clear_run, holds_run, latest_checkpoint, load_optimizer,
     load_weights, save_checkpoint,
 };
-pub use config::{ADAM_EPSILON, FileCheck, TrainConfig, learning_rate, parse_dtype, parse_path};
+pub use config::{ADAM_EPSILON, FileCheck, FloatType, TrainConfig, learning_rate};
 pub use ema::{ema_decay_at, ema_update};
 pub use gradients::{clip_to_norm, global_norm};
 pub use lock::RunLock;
+pub(crate) use run::write_atomically;
 pub use run::{Progress, TrainSummary, batch_rng, train};
 
 use std::path::{Path, PathBuf};

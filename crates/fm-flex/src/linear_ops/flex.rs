@@ -2,8 +2,8 @@
 //! to `gemm`; other dtypes take the composition.
 
 use super::{LinearOps, composed};
-use crate::fused::buffer::{contiguous, from_vec, new_f32, offsets, vec_f32};
-use crate::fused::silu_ops::kernel;
+use crate::buffer::{contiguous, from_vec, new_f32, offsets, vec_f32};
+use crate::silu_ops::kernel;
 use burn::backend::flex::{Flex, FlexTensor};
 use burn::backend::{DType, Shape, TensorMetadata};
 use rayon::prelude::*;

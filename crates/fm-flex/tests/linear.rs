@@ -1,15 +1,24 @@
-//! The fused linear layer (`flex` feature) against burn's `Linear::forward`, and the fused
+//! The fused linear layer against burn's `Linear::forward`, and the fused
 //! linear layer with SiLU against `silu(Linear::forward)`: values and the gradients of input,
 //! weight and bias, for small and threaded sizes, one and three threads, strided inputs and half
 //! precision.
-#![cfg(feature = "flex")]
-
 use burn::module::Param;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::Gradients;
 use burn::tensor::activation::silu;
 use burn::tensor::{DType, Device, Distribution, Tensor};
-use fm_models::fused::{linear, linear_silu};
+
+/// The fused `layer.forward(x)`.
+fn linear(l: &Linear, x: Tensor<2>) -> Tensor<2> {
+    let bias = l.bias.as_ref().expect("the layer has a bias");
+    fm_flex::linear(x, l.weight.val(), bias.val())
+}
+
+/// The fused `silu(layer.forward(x))`.
+fn linear_silu(l: &Linear, x: Tensor<2>) -> Tensor<2> {
+    let bias = l.bias.as_ref().expect("the layer has a bias");
+    fm_flex::linear_silu(x, l.weight.val(), bias.val())
+}
 
 /// A fused operation and burn's composition of it.
 type Pair = (

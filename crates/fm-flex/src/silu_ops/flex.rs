@@ -2,7 +2,7 @@
 //! the composition.
 
 use super::{SiluOps, composed_silu, composed_silu_backward, kernel};
-use crate::fused::buffer::{contiguous, new_f32, offsets};
+use crate::buffer::{contiguous, new_f32, offsets};
 use burn::backend::flex::{Flex, FlexTensor};
 use burn::backend::{DType, TensorMetadata};
 

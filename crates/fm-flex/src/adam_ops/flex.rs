@@ -2,8 +2,8 @@
 //! moments, in place, split over rayon's pool; other dtypes take the composition.
 
 use super::AdamOps;
-use crate::fused::adam::composed;
-use crate::fused::buffer::{contiguous, offsets};
+use crate::adam::composed;
+use crate::buffer::{contiguous, offsets};
 use burn::backend::flex::{Flex, FlexTensor};
 use burn::backend::{DType, TensorMetadata};
 use pulp::{Arch, Simd, WithSimd};

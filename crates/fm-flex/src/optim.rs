@@ -1,15 +1,15 @@
-//! Adam whose update of each parameter is one fused pass ([`fm_models::fused::adam_update`]).
+//! Adam whose update of each parameter is one fused pass ([`crate::adam_update`]).
 //!
 //! burn's `Adam` updates a parameter in a dozen element-wise operations, each a pass over the
 //! parameter on one thread; for the 4x512 MLP that was 3.5 % of a one-thread training step,
 //! and on two threads the other core waits through it. The arithmetic, its order and the state
 //! (burn's [`AdamState`], so checkpoints are unchanged) are burn's.
 
+use crate::{AdamStep, adam_update};
 use burn::config::Config;
 use burn::optim::Optimizer;
 use burn::optim::{AdamState, AdaptiveMomentumState, LearningRate, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
-use fm_models::fused::{AdamStep, adam_update};
 
 /// [`FusedAdam`]'s settings, with the defaults of burn's `AdamConfig`.
 #[derive(Config, Debug)]

@@ -90,7 +90,7 @@ pub fn linear_silu(x: Tensor<2>, w: Tensor<2>, b: Tensor<1>) -> Tensor<2> {
 /// The operations composed from burn's primitives: the trait's defaults, and Flex's path for
 /// what its fused kernels do not cover.
 mod composed {
-    use crate::fused::silu_ops::{composed_silu, composed_silu_backward};
+    use crate::silu_ops::{composed_silu, composed_silu_backward};
     use burn::backend::tensor::FloatTensor;
     use burn::backend::{Backend, TensorMetadata};
 

@@ -1,9 +1,8 @@
-//! The fused SiLU (`flex` feature) against burn's own composition: values, gradients, shared
+//! The fused SiLU against burn's own composition: values, gradients, shared
 //! and strided inputs, half precision.
-#![cfg(feature = "flex")]
 
 use burn::tensor::{DType, Device, Distribution, Tensor, activation};
-use fm_models::fused::silu;
+use fm_flex::silu;
 
 fn max_abs_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
     (a - b).abs().max().into_scalar::<f32>()

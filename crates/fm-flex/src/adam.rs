@@ -40,22 +40,18 @@ pub fn adam_update<const D: usize>(
     m2: Tensor<D>,
     step: AdamStep,
 ) -> (Tensor<D>, Tensor<D>, Tensor<D>) {
-    #[cfg(feature = "flex")]
-    let fused = super::is_flex(&g.device());
+    let fused = crate::is_flex(&g.device());
     let (p, g, m1, m2) = (
         p.into_dispatch(),
         g.into_dispatch(),
         m1.into_dispatch(),
         m2.into_dispatch(),
     );
-    #[cfg(feature = "flex")]
     let (p, m1, m2) = if fused {
-        <Dispatch as super::adam_ops::AdamOps>::adam_update(p, g, m1, m2, step.scalars())
+        <Dispatch as crate::adam_ops::AdamOps>::adam_update(p, g, m1, m2, step.scalars())
     } else {
         composed::<Dispatch>(p, g, m1, m2, step.scalars())
     };
-    #[cfg(not(feature = "flex"))]
-    let (p, m1, m2) = composed::<Dispatch>(p, g, m1, m2, step.scalars());
     (
         Tensor::from_dispatch(p),
         Tensor::from_dispatch(m1),
@@ -64,7 +60,7 @@ pub fn adam_update<const D: usize>(
 }
 
 /// The update from burn's primitives, in the order of burn's own Adam.
-pub(super) fn composed<B: Backend>(
+pub(crate) fn composed<B: Backend>(
     p: FloatTensor<B>,
     g: FloatTensor<B>,
     m1: FloatTensor<B>,

@@ -4,7 +4,7 @@ mod autodiff;
 #[cfg(target_arch = "x86_64")]
 mod avx512;
 mod flex;
-pub(in crate::fused) mod kernel;
+pub(crate) mod kernel;
 
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, backend_extension};
@@ -31,12 +31,12 @@ pub fn silu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 }
 
 /// `x sigmoid(x)` from burn's primitives.
-pub(in crate::fused) fn composed_silu<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
+pub(crate) fn composed_silu<B: Backend>(x: FloatTensor<B>) -> FloatTensor<B> {
     B::float_mul(x.clone(), B::sigmoid(x))
 }
 
 /// `g s (1 + x (1 - s))` from burn's primitives.
-pub(in crate::fused) fn composed_silu_backward<B: Backend>(
+pub(crate) fn composed_silu_backward<B: Backend>(
     x: FloatTensor<B>,
     grad: FloatTensor<B>,
 ) -> FloatTensor<B> {

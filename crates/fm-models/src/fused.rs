@@ -1,0 +1,53 @@
+//! Where the networks reach the fused Flex kernels of the `fm-flex` crate.
+//!
+//! Each function takes any backend's tensors. With this crate's `flex` feature and a Flex device
+//! it calls `fm-flex`'s one-pass kernel; everywhere else it is burn's own composition, so a user
+//! of `fm-models` on wgpu or CUDA compiles none of the kernels.
+
+use burn::nn::Linear;
+use burn::tensor::{Tensor, activation};
+
+/// `x sigmoid(x)`, any shape.
+pub fn silu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    #[cfg(feature = "flex")]
+    if fm_flex::is_flex(&x.device()) {
+        return fm_flex::silu(x);
+    }
+    activation::silu(x)
+}
+
+/// `layer.forward(x)` for `x`: `[B, d_input]` -> `[B, d_output]`.
+pub fn linear(layer: &Linear, x: Tensor<2>) -> Tensor<2> {
+    #[cfg(feature = "flex")]
+    if let Some(bias) = &layer.bias
+        && fm_flex::is_flex(&x.device())
+    {
+        return fm_flex::linear(x, layer.weight.val(), bias.val());
+    }
+    layer.forward(x)
+}
+
+/// `silu(layer.forward(x))` for `x`: `[B, d_input]` -> `[B, d_output]`, as one operation on
+/// Flex: the activation is applied to the product while it is in cache, and its backward pass
+/// yields the bias gradient in the same sweep.
+pub fn linear_silu(layer: &Linear, x: Tensor<2>) -> Tensor<2> {
+    #[cfg(feature = "flex")]
+    if let Some(bias) = &layer.bias
+        && fm_flex::is_flex(&x.device())
+    {
+        return fm_flex::linear_silu(x, layer.weight.val(), bias.val());
+    }
+    silu(linear(layer, x))
+}
+
+/// Whether `device` is the Flex CPU backend (never without the `flex` feature): for choices that
+/// pay only on its kernels, such as cache-sized row blocks.
+pub(crate) fn on_flex(device: &burn::tensor::Device) -> bool {
+    #[cfg(feature = "flex")]
+    return fm_flex::is_flex(device);
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = device;
+        false
+    }
+}

@@ -1,0 +1,126 @@
+//! `metrics.jsonl`: a line every `log_every` steps with the mean loss since the last line, one
+//! for every skipped step, and one at every checkpoint.
+
+use super::run::write_atomically;
+use super::{TrainError, file_err};
+use burn::tensor::Tensor;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The open metrics file and the losses not yet logged.
+pub(super) struct Metrics {
+    file: File,
+    path: PathBuf,
+    pending: LossLog,
+    /// The last logged mean loss (NaN before the first line).
+    pub loss: f64,
+}
+
+impl Metrics {
+    /// Opens `run/metrics.jsonl` for appending after dropping lines beyond `step` (left by a
+    /// run that stopped between checkpoints); `loss` is the last logged loss so far.
+    pub fn open(run: &Path, step: usize, loss: f64) -> Result<Self, TrainError> {
+        let path = run.join("metrics.jsonl");
+        truncate_metrics(&path, step)?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(file_err(&path))?;
+        Ok(Self {
+            file,
+            path,
+            pending: LossLog::default(),
+            loss,
+        })
+    }
+
+    /// Adds a taken step's loss to the next line's mean.
+    pub fn add(&mut self, loss: Tensor<1>) {
+        self.pending.add(loss);
+    }
+
+    /// Writes step `done`'s line when it is due: a skipped step always, otherwise every
+    /// `log_every` steps and when `flush` (a checkpoint) asks; `flush` also syncs the file.
+    pub fn record(&mut self, done: usize, line: Line, flush: bool) -> Result<(), TrainError> {
+        let Line {
+            lr,
+            elapsed_s,
+            skipped,
+            log_every,
+        } = line;
+        let text = if skipped {
+            Some(format!(
+                "{{\"step\":{done},\"loss\":null,\"skipped\":true,\"lr\":{lr},\"wall_s\":{elapsed_s:.3}}}"
+            ))
+        } else if done.is_multiple_of(log_every) || flush {
+            self.loss = self.pending.take_mean();
+            Some(format!(
+                "{{\"step\":{done},\"loss\":{},\"lr\":{lr},\"wall_s\":{elapsed_s:.3}}}",
+                self.loss
+            ))
+        } else {
+            None
+        };
+        if let Some(text) = text {
+            writeln!(self.file, "{text}").map_err(file_err(&self.path))?;
+        }
+        if flush {
+            self.file.flush().map_err(file_err(&self.path))?;
+        }
+        Ok(())
+    }
+}
+
+/// What a step's line says besides its number and loss.
+pub(super) struct Line {
+    pub lr: f64,
+    pub elapsed_s: f64,
+    pub skipped: bool,
+    pub log_every: usize,
+}
+
+/// The losses of the steps since the last metrics line, summed where they were computed.
+#[derive(Default)]
+struct LossLog {
+    sum: Option<Tensor<1>>,
+    steps: usize,
+}
+
+impl LossLog {
+    fn add(&mut self, loss: Tensor<1>) {
+        self.sum = Some(match self.sum.take() {
+            Some(sum) => sum + loss,
+            None => loss,
+        });
+        self.steps += 1;
+    }
+
+    /// The mean loss since the last call (one read-back), or NaN when no step was taken.
+    fn take_mean(&mut self) -> f64 {
+        let steps = std::mem::take(&mut self.steps);
+        self.sum
+            .take()
+            .map_or(f64::NAN, |sum| sum.into_scalar::<f64>() / steps as f64)
+    }
+}
+
+/// Drops metric lines beyond `step`.
+fn truncate_metrics(file: &Path, step: usize) -> Result<(), TrainError> {
+    if !file.exists() {
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(file).map_err(file_err(file))?;
+    let kept: String = text
+        .lines()
+        .filter(|line| {
+            serde_json::from_str::<serde_json::Value>(line)
+                .ok()
+                .and_then(|v| v["step"].as_u64())
+                .is_some_and(|s| s as usize <= step)
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    write_atomically(file, kept.as_bytes())
+}
