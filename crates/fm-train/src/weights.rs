@@ -131,9 +131,12 @@ pub fn load_safetensors(
         .with_from_adapter(PyTorchToBurnAdapter)
         .allow_partial(false)
         .validate(true);
-    let result = model
-        .load_from(&mut store)
-        .map_err(|e| io_err(file, format!("cannot read the weights: {e}")))?;
+    let result = model.load_from(&mut store).map_err(|e| {
+        io_err(
+            file,
+            format!("the weights do not fit the network of the config: {e}"),
+        )
+    })?;
     let missing = result
         .missing
         .iter()
