@@ -36,3 +36,8 @@ pub use silu_ops::silu;
 pub fn is_flex(device: &burn::tensor::Device) -> bool {
     device.clone().inner() == burn::tensor::Device::flex()
 }
+
+/// The README's example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctest;

@@ -21,3 +21,8 @@ pub use mlp::{TimeMlp, TimeMlpConfig};
 pub use net::{Guide, NetConfig, VelocityNet};
 pub use time::{TimeEmbedding, TimeFeatures};
 pub use unet::{UNet, UNetConfig};
+
+/// The README's example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctest;

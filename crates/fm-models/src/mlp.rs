@@ -9,6 +9,20 @@ use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
 
 /// Configuration of a [`TimeMlp`].
+///
+/// ```
+/// use burn::tensor::{Device, Distribution, Tensor};
+/// use fm_models::{TimeEmbedding, TimeMlpConfig};
+///
+/// let dev = Device::flex();
+/// // The paper's 2-D network: 4 hidden layers of 512 units; here with sinusoidal time features.
+/// let mlp = TimeMlpConfig::new(2)
+///     .with_time_embedding(TimeEmbedding::Sinusoidal { dim: 32, max_frequency: 100.0 })
+///     .init(&dev);
+/// let x = Tensor::<2>::random([5, 2], Distribution::Normal(0.0, 1.0), &dev);
+/// let t = Tensor::<1>::full([5], 0.5, &dev);
+/// assert_eq!(mlp.forward(x, t).dims(), [5, 2]);
+/// ```
 #[derive(Config, Debug, PartialEq)]
 pub struct TimeMlpConfig {
     /// The data dimension `D` (input and output size).

@@ -18,6 +18,24 @@ use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Int, Tensor};
 
 /// Configuration of a [`UNet`].
+///
+/// ```
+/// use burn::module::Module;
+/// use burn::tensor::{Device, Distribution, Int, Tensor};
+/// use fm_models::UNetConfig;
+///
+/// let dev = Device::flex();
+/// // The `tiny` preset for 1 x 16 x 16 images, class-conditional over 10 classes (+ null).
+/// let config = UNetConfig::preset("tiny", 1, 16).unwrap().with_num_classes(Some(10));
+/// config.validate().unwrap();
+/// let unet = config.init(&dev);
+/// let x = Tensor::<4>::random([2, 1, 16, 16], Distribution::Normal(0.0, 1.0), &dev);
+/// let t = Tensor::<1>::from_floats([0.1, 0.9], &dev);
+/// let y = Tensor::<1, Int>::from_ints([3, 10], &dev); // class 3, and the null class
+/// assert_eq!(unet.forward(x, t, Some(y)).dims(), [2, 1, 16, 16]);
+/// assert!(unet.num_params() > 100_000);
+/// assert!(UNetConfig::preset("tiny", 1, 15).unwrap().validate().is_err()); // must halve evenly
+/// ```
 #[derive(Config, Debug, PartialEq)]
 pub struct UNetConfig {
     /// Image channels (1 gray, 3 RGB), in and out.

@@ -79,13 +79,13 @@ impl FromStr for Divergence {
 impl fmt::Display for Divergence {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Exact => f.write_str("exact"),
+            Self::Exact => f.pad("exact"),
             Self::Hutchinson { probe, count } => {
                 let name = match probe {
                     ProbeKind::Rademacher => "hutchinson",
                     ProbeKind::Gaussian => "gaussian",
                 };
-                write!(f, "{name}:{count}")
+                f.pad(&format!("{name}:{count}"))
             }
         }
     }
@@ -149,6 +149,20 @@ impl<const D: usize> Probes<D> {
 }
 
 /// `v = f(x)` and its divergence, for `x`: `[B, ...]` -> (`[B, ...]`, `[B]`).
+///
+/// ```
+/// use burn::tensor::{Device, Distribution, Tensor, TensorData};
+/// use fm_ode::divergence::velocity_and_divergence;
+/// use fm_ode::{Divergence, Probes};
+///
+/// let dev = Device::flex();
+/// // v(x) = x A^T with trace(A) = -1.5: the divergence is -1.5 everywhere.
+/// let a = Tensor::<2>::from_data(TensorData::new(vec![-0.5f32, 2.0, -3.0, -1.0], [2, 2]), &dev);
+/// let x = Tensor::<2>::random([8, 2], Distribution::Normal(0.0, 1.0), &dev);
+/// let probes = Probes::new(Divergence::Exact, [8, 2], &dev);
+/// let (_v, div) = velocity_and_divergence(|x: Tensor<2>| x.matmul(a.clone().transpose()), &x, &probes);
+/// assert!((div + 1.5).abs().max().into_scalar::<f32>() < 1e-5);
+/// ```
 ///
 /// `f` must be differentiable by burn's autodiff: `x` is given to it with autodiff enabled
 /// (whatever its device), and any tensor without autodiff that `f` combines with it, such as the

@@ -61,3 +61,8 @@ pub use solve::{Solution, SolveError, SolveFailure, SolverConfig, Stats, solve};
 pub use state::OdeState;
 pub use sweep::{Sweep, SweepPoint, error_vs_nfe};
 pub use tableau::Tableau;
+
+/// The README's example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctest;

@@ -38,6 +38,28 @@ pub fn gaussian_log_prob<const D: usize>(x: &Tensor<D>, std: f64) -> Tensor<1> {
 /// `log p_1(x1)` of the flow of `field` (a velocity `v(x, t)`, differentiable in x) from the
 /// source density `log_p0`, solving from t = 1 to t = 0 with `config` and the divergence given
 /// by `probes` (kept fixed for the whole solve).
+///
+/// ```
+/// use burn::tensor::{Device, Tensor, TensorData};
+/// use fm_ode::{Divergence, Probes, SolverConfig, gaussian_log_prob, log_likelihood};
+/// use fm_paths::{AffinePath, GaussianData, scheduler::CondOt};
+///
+/// let dev = Device::flex();
+/// let path = AffinePath::new(CondOt::new(1e-4));
+/// let data = GaussianData::new(vec![2.0, -1.0], 0.5); // N(m, s^2 I): its field is exact
+/// let x1 = Tensor::<2>::from_data(TensorData::new(vec![2.1f32, -0.7, 1.5, -1.2], [2, 2]), &dev);
+/// let ll = log_likelihood(
+///     |x, t| data.marginal_velocity(&path, x, t),
+///     |x0| gaussian_log_prob(x0, 1.0),
+///     x1.clone(),
+///     &Probes::new(Divergence::Exact, [2, 2], &dev),
+///     &SolverConfig::dopri5(1e-6, 1e-6),
+/// )
+/// .unwrap();
+/// // The flow's density at t = 1 is the data's, widened by sigma_min: N(m, (s^2 + ...) I).
+/// let want = data.log_density(&path, x1, 1.0);
+/// assert!((ll.log_prob - want).abs().max().into_scalar::<f32>() < 1e-3);
+/// ```
 pub fn log_likelihood<const D: usize, V, P>(
     field: V,
     log_p0: P,

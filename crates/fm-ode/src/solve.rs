@@ -300,6 +300,18 @@ fn rk_step<S: OdeState, F: VectorField<S> + ?Sized>(
 
 /// Integrates `dy/dt = field(t, y)` from `(t0, y0)` to `t1` (which may be below `t0`).
 ///
+/// ```
+/// use fm_ode::{SaveAt, SolverConfig, solve};
+///
+/// // dy/dt = cos(t) y, y(0) = 1: y(t) = exp(sin t). States may be f64, tensors, or pairs.
+/// let field = |t: f64, y: &f64| t.cos() * y;
+/// let config = SolverConfig::dopri5(1e-8, 1e-8).saving(SaveAt::Times(vec![0.5, 1.0]));
+/// let sol = solve(&field, 1.0, 0.0, 2.0, &config).unwrap();
+/// assert!((sol.y - 2f64.sin().exp()).abs() < 1e-6);
+/// assert!((sol.ys[0] - 0.5f64.sin().exp()).abs() < 1e-6); // interpolated, same NFE
+/// println!("NFE {}, steps {} (+{} rejected)", sol.stats.nfe, sol.stats.accepted, sol.stats.rejected);
+/// ```
+///
 /// Returns the final state, the states `config.save` asks for, and the statistics. A solve that
 /// cannot finish returns a (boxed) [`SolveFailure`] instead of panicking: the [`SolveError`],
 /// and the partial solution up to where it stopped.

@@ -35,3 +35,8 @@ pub use path::{AffinePath, PathSample};
 pub use real::Real;
 pub use schedule_transform::{Retiming, ScheduleTransform};
 pub use scheduler::{AnyScheduler, Coefficients, Scheduler, TIME_EPSILON};
+
+/// The README's example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctest;

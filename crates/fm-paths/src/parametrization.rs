@@ -18,6 +18,21 @@ use crate::scheduler::{Coefficients, Scheduler};
 use burn::tensor::Tensor;
 
 /// What a network predicts.
+///
+/// ```
+/// use burn::tensor::{Device, Tensor};
+/// use fm_paths::{AffinePath, Parametrization, scheduler::CondOt};
+///
+/// let dev = Device::flex();
+/// let path = AffinePath::new(CondOt::new(0.0));
+/// let (x0, x1) = (Tensor::<2>::full([1, 2], -1.0, &dev), Tensor::<2>::full([1, 2], 3.0, &dev));
+/// let t = Tensor::<1>::full([1], 0.25, &dev);
+/// let s = path.sample(x0, x1.clone(), t.clone());
+/// // An x1-prediction that is exactly right becomes the exact velocity.
+/// let v = path.convert(Parametrization::X1, Parametrization::Velocity, x1, s.x_t, t);
+/// assert!((v - s.target).abs().max().into_scalar::<f32>() < 1e-6);
+/// assert_eq!("eps".parse::<Parametrization>(), Ok(Parametrization::Epsilon));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Parametrization {
     /// The velocity `dx_t/dt` (flow matching).

@@ -47,6 +47,22 @@ impl<S: Scheduler> AffinePath<S> {
     /// `d/dt psi_t(x0) = alpha_t' x1 + sigma_t' x0`.
     ///
     /// `x0`, `x1`: `[B, ...]` (source noise and data), `t`: `[B]`.
+    ///
+    /// ```
+    /// use burn::tensor::{Device, Distribution, Tensor};
+    /// use fm_paths::{AffinePath, scheduler::CondOt};
+    ///
+    /// let dev = Device::flex();
+    /// let path = AffinePath::new(CondOt::new(0.0));
+    /// let x0 = Tensor::<2>::random([4, 2], Distribution::Normal(0.0, 1.0), &dev);
+    /// let x1 = Tensor::<2>::ones([4, 2], &dev);
+    /// let t = Tensor::<1>::full([4], 0.5, &dev);
+    /// let s = path.sample(x0.clone(), x1.clone(), t);
+    /// // The midpoint of the straight line, and its direction x1 - x0 (paper eq. 23).
+    /// let mid = (x0.clone() + x1.clone()) / 2.0;
+    /// assert!((s.x_t - mid).abs().max().into_scalar::<f32>() < 1e-6);
+    /// assert!((s.target - (x1 - x0)).abs().max().into_scalar::<f32>() < 1e-6);
+    /// ```
     pub fn sample<const D: usize>(
         &self,
         x0: Tensor<D>,

@@ -34,6 +34,35 @@ pub struct Guidance {
 }
 
 /// A trained run, ready to sample and evaluate.
+///
+/// ```
+/// # use burn::tensor::Device;
+/// # use fm_models::{NetConfig, TimeMlpConfig};
+/// # use fm_train::train::{TrainConfig, train};
+/// use fm_ode::{Divergence, Method, SolverConfig};
+/// use fm_train::data::{DataSource, Split};
+/// use fm_train::eval::load_run;
+/// use rand::SeedableRng;
+///
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let run = dir.path();
+/// # let mut config = TrainConfig::new("moons", 2);
+/// # config.model = NetConfig::Mlp(TimeMlpConfig::new(2).with_hidden(32).with_depth(2));
+/// # (config.steps, config.batch_size) = (20, 256);
+/// # train(&config, run, &[Device::flex()], false, &mut |_| std::ops::ControlFlow::Continue(())).unwrap();
+/// let dev = Device::flex();
+/// let trained = load_run(run, &dev, false).unwrap(); // `run`: a folder `train` wrote
+/// let solver = SolverConfig::fixed(Method::Midpoint, 10);
+/// let (samples, stats) = trained.sample(100, 50, &solver, &dev, None).unwrap();
+/// assert_eq!((samples.len(), stats[0].nfe), (100, 20));
+///
+/// let data = DataSource::parse_split(&trained.config.data, Split::Test).unwrap();
+/// let points = data.sample(10, &mut rand::rngs::StdRng::seed_from_u64(0));
+/// let (nll, _) = trained
+///     .nll(&points, 10, Divergence::Exact, &SolverConfig::dopri5(1e-5, 1e-5), &dev)
+///     .unwrap();
+/// assert!(nll.iter().all(|v| v.is_finite()));
+/// ```
 #[derive(Debug)]
 pub struct TrainedRun {
     /// The run's configuration.

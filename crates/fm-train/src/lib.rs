@@ -6,3 +6,8 @@ pub use fm_data as data;
 pub mod eval;
 pub mod train;
 pub mod weights;
+
+/// The README's example, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctest;

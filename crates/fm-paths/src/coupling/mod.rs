@@ -24,6 +24,19 @@ use rand::Rng;
 use std::str::FromStr;
 
 /// How a batch's source samples are paired with its data samples.
+///
+/// ```
+/// use fm_paths::Coupling;
+/// use rand::SeedableRng;
+///
+/// let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+/// // Two noise points and two data points on a line: the exact OT pairing uncrosses them.
+/// let (x0, x1) = ([0.0f32, 10.0], [11.0f32, 1.0]);
+/// let partner = Coupling::ExactOt.pair(&x0, &x1, 1, None, &mut rng);
+/// assert_eq!(partner, vec![1, 0]); // x1[0] = 11 takes x0[1] = 10
+/// assert_eq!(Coupling::Independent.pair(&x0, &x1, 1, None, &mut rng), vec![0, 1]);
+/// assert_eq!("sinkhorn:0.1".parse::<Coupling>(), Ok(Coupling::Sinkhorn { reg: 0.1 }));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Coupling {
     /// Pairs as drawn: `x0` and `x1` independent (the paper).

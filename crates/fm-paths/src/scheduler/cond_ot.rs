@@ -5,6 +5,14 @@ use crate::Real;
 /// `mu_t(x1) = t x1`, `sigma_t = 1 - (1 - sigma_min) t`, so
 /// `psi_t(x0) = (1 - (1 - sigma_min) t) x0 + t x1` and the CFM target (eq. 23) is
 /// `x1 - (1 - sigma_min) x0`. `sigma_min = 0` gives the plain linear interpolation.
+///
+/// ```
+/// use fm_paths::{Scheduler, scheduler::CondOt};
+///
+/// let c = CondOt::new(0.01).coefficients(0.25_f64);
+/// assert_eq!((c.alpha, c.d_alpha), (0.25, 1.0));
+/// assert!((c.sigma - (1.0 - 0.99 * 0.25)).abs() < 1e-15 && c.d_sigma == -0.99);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CondOt {
     /// Standard deviation of the path at t = 1 around each data point.

@@ -3,6 +3,13 @@ use crate::Real;
 
 /// Polynomial schedule: `alpha_t = t^n`, `sigma_t = 1 - t^n`;
 /// `alpha_t' = n t^(n-1)`, `sigma_t' = -n t^(n-1)`. `n = 1` is the OT path with `sigma_min = 0`.
+///
+/// ```
+/// use fm_paths::{Scheduler, scheduler::Polynomial};
+///
+/// let c = Polynomial { exponent: 2.0 }.coefficients(0.5_f64);
+/// assert_eq!((c.alpha, c.sigma, c.d_alpha, c.d_sigma), (0.25, 0.75, 1.0, -1.0));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Polynomial {
     /// The exponent `n > 0`.

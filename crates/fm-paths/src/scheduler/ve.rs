@@ -7,6 +7,15 @@ use crate::Real;
 /// So `alpha_t = 1`, `sigma_t = sigma_min exp((1 - t) ln(sigma_max / sigma_min))`,
 /// `sigma_t' = -ln(sigma_max / sigma_min) sigma_t`. The source at t = 0 is approximately
 /// `N(0, sigma_max^2 I)`, not N(0, I): samplers start from `sigma_0 x0`.
+///
+/// ```
+/// use fm_paths::{Scheduler, scheduler::Ve};
+///
+/// let ve = Ve::default(); // sigma from 50 (t = 0) to 0.01 (t = 1)
+/// let (start, end) = (ve.coefficients(0.0_f64), ve.coefficients(1.0_f64));
+/// assert_eq!((start.alpha, end.alpha), (1.0, 1.0));
+/// assert!((start.sigma - 50.0).abs() < 1e-9 && (end.sigma - 0.01).abs() < 1e-12);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Ve {
     /// Noise level at t = 1 (the data end).

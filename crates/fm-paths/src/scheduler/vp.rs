@@ -8,6 +8,16 @@ use crate::Real;
 ///
 /// Derivatives: `alpha_t' = beta(1 - t) alpha_t / 2`, `sigma_t' = -alpha_t alpha_t' / sigma_t`.
 /// Note `alpha_0 = exp(-T(1) / 2)` is small but not zero: the path starts near, not at, N(0, I).
+///
+/// ```
+/// use fm_paths::{Scheduler, scheduler::Vp};
+///
+/// let vp = Vp::default(); // beta from 0.1 to 20
+/// let c = vp.coefficients(0.7_f64);
+/// assert!((c.alpha.powi(2) + c.sigma.powi(2) - 1.0).abs() < 1e-12); // variance preserving
+/// let at_data = vp.coefficients(1.0_f64);
+/// assert_eq!((at_data.alpha, at_data.sigma), (1.0, 0.0));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Vp {
     /// `beta` at diffusion time 0 (the data end).

@@ -75,6 +75,23 @@ pub fn batch_rng(seed: u64, step: usize) -> ChaCha8Rng {
 /// same as on one device, and checkpoints are the same. The first device holds the weights, the
 /// optimizer and the EMA.
 ///
+/// ```
+/// use burn::tensor::Device;
+/// use fm_models::{NetConfig, TimeMlpConfig};
+/// use fm_train::train::{TrainConfig, train};
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let mut config = TrainConfig::new("moons", 2); // the paper's 2-D setting, OT path
+/// config.model = NetConfig::Mlp(TimeMlpConfig::new(2).with_hidden(32).with_depth(2));
+/// (config.steps, config.batch_size, config.checkpoint_every) = (30, 256, 10);
+/// let summary = train(&config, dir.path(), &[Device::flex()], false, &mut |_| {
+///     std::ops::ControlFlow::Continue(())
+/// })
+/// .unwrap();
+/// assert_eq!(summary.step, 30);
+/// assert!(summary.checkpoint.ends_with("checkpoints/step-00000030"));
+/// ```
+///
 /// The phases, a function each: checking the settings (before anything is touched), setting up
 /// (data, lock, `config.json`), starting the learner (fresh or resumed), then per step the
 /// replicas' gradients, the learner's update, the metrics line and the checkpoint; the
