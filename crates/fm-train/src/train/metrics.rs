@@ -124,3 +124,51 @@ fn truncate_metrics(file: &Path, step: usize) -> Result<(), TrainError> {
         .collect();
     write_atomically(file, kept.as_bytes())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::Device;
+
+    fn lines(run: &Path) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(run.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// Lines every `log_every` steps with the mean loss since the last line, one for a skipped
+    /// step (its loss null), one when a checkpoint flushes; reopening at a step drops what lies
+    /// beyond it.
+    #[test]
+    fn lines_carry_interval_means_skips_and_checkpoints() {
+        let dir = tempfile::tempdir().unwrap();
+        let dev = Device::flex();
+        let mut m = Metrics::open(dir.path(), 0, f64::NAN).unwrap();
+        let line = |skipped| Line {
+            lr: 0.1,
+            elapsed_s: 1.0,
+            skipped,
+            log_every: 3,
+        };
+        for (step, loss) in [(1, 1.0), (2, 2.0), (3, 6.0), (4, 4.0)] {
+            m.add(Tensor::from_floats([loss], &dev));
+            m.record(step, line(false), false).unwrap();
+        }
+        m.record(5, line(true), false).unwrap();
+        m.record(6, line(false), true).unwrap();
+        let got = lines(dir.path());
+        let summary: Vec<(u64, Option<f64>)> = got
+            .iter()
+            .map(|v| (v["step"].as_u64().unwrap(), v["loss"].as_f64()))
+            .collect();
+        assert_eq!(summary, [(3, Some(3.0)), (5, None), (6, Some(4.0))]);
+        assert_eq!(got[1]["skipped"], true);
+        assert_eq!(m.loss, 4.0);
+
+        drop(m);
+        Metrics::open(dir.path(), 5, 4.0).unwrap();
+        assert_eq!(lines(dir.path()).len(), 2, "lines past step 5 are dropped");
+    }
+}
