@@ -47,7 +47,8 @@ pub struct Tableau {
     /// serve as the first stage of the next step.
     pub fsal: bool,
     /// Weights `c_i^mid` of a fourth-order solution at the step's midpoint,
-    /// `y0 + h sum_i c_i^mid k_i`, for the method's own dense output ([`crate::dense`]).
+    /// `y0 + h sum_i c_i^mid k_i`, for the method's own dense output (a quartic through the step;
+    /// without it, saved times inside a step use a cubic Hermite).
     pub dense_mid: Option<&'static [f64]>,
 }
 
