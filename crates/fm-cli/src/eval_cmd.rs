@@ -1,13 +1,14 @@
 //! `fm nll` and `fm eval`: likelihoods (nats for points, bits per dimension for images), sample
 //! distances and NFE of a trained run.
 
+use crate::fid_cmd::{Images, Meter, fid_of_samples};
 use crate::{Common, at_least_one, device};
-use anyhow::Result;
+use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
 use clap::Args;
 use fm_ode::{Divergence, Method, SolverConfig, Stats};
 use fm_paths::scheduler::SchedulerName;
-use fm_train::data::{DataSource, Points, Split};
+use fm_train::data::{DataSource, Points, Split, to_pixels_nhwc};
 use fm_train::eval::{BpdEstimator, TrainedRun, energy_distance, load_run, sliced_w1};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -126,6 +127,16 @@ pub struct EvalArgs {
     /// Seed of the evaluation.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Image runs: also the FID of this many samples (the run's solver) against as many test
+    /// images, or against --fid-ref: the paper's third column beside bpd and NFE.
+    #[arg(long, value_parser = at_least_one())]
+    fid: Option<usize>,
+    /// With --fid: the FID Inception's weights (see fm fid). [env: FM_INCEPTION]
+    #[arg(long, env = crate::fid_cmd::INCEPTION_ENV)]
+    inception: Option<PathBuf>,
+    /// With --fid: reference statistics (fm fid --out) instead of the run's test images.
+    #[arg(long)]
+    fid_ref: Option<PathBuf>,
     #[command(flatten)]
     solver: SolverArgs,
     #[command(flatten)]
@@ -221,7 +232,7 @@ fn bpd_report(
         "bpd_stderr": stderr,
         "images": bpd.len(),
         "dequant_samples": s.dequant_samples,
-        "divergence": format!("{:?}", s.divergence),
+        "divergence": s.divergence.to_string(),
         "estimator": estimator.name,
         "upper_bound": estimator.upper_bound,
         "rtol": solver.rtol,
@@ -326,6 +337,36 @@ pub fn cmd_eval(a: &EvalArgs) -> Result<Value> {
     let device = device::parse(&a.common.device)?;
     device.seed(a.seed);
     let trained = a.solver.load(&a.run, &device)?;
-    let report = evaluate(&trained, a.n, a.seed, &a.solver, &device)?.0;
+    let mut report = evaluate(&trained, a.n, a.seed, &a.solver, &device)?.0;
+    if let Some(n) = a.fid {
+        let fid = run_fid(&trained, n, a, &device)?;
+        for (key, value) in fid.as_object().expect("a JSON object") {
+            report[key] = value.clone();
+        }
+    }
     Ok(with_checkpoint(report, &trained))
+}
+
+/// `--fid N`: the FID of `n` samples of the run against its test images (or `--fid-ref`).
+fn run_fid(trained: &TrainedRun, n: usize, a: &EvalArgs, device: &Device) -> Result<Value> {
+    let Some([c, h, w]) = trained.config.model.image_shape() else {
+        bail!("--fid measures images; this run models points");
+    };
+    let inception = a.inception.as_deref().with_context(|| {
+        format!(
+            "--fid needs the FID network's weights: --inception FILE or {}",
+            crate::fid_cmd::INCEPTION_ENV
+        )
+    })?;
+    let mut meter = Meter::new(inception, device.clone(), 50, a.common.json)?;
+    let (samples, stats) = trained.sample(n, a.solver.batch, &a.solver.config(), device, None)?;
+    let images = Images::from((to_pixels_nhwc(&samples.values, [c, h, w]), [h, w, c]));
+    let mut report = fid_of_samples(
+        &mut meter,
+        images,
+        &trained.config.data,
+        a.fid_ref.as_deref(),
+    )?;
+    report["fid_nfe"] = json!(mean_nfe(&stats));
+    Ok(report)
 }

@@ -4,6 +4,7 @@ mod chart;
 mod demo;
 mod device;
 mod eval_cmd;
+mod fid_cmd;
 mod plot;
 mod sample_cmd;
 mod sweep_cmd;
@@ -42,6 +43,9 @@ enum Command {
     /// Make a run from safetensors weights (a network trained in PyTorch with this project's
     /// layout, or a file from fm export), for fm sample, fm nll and fm eval.
     Import(weights_cmd::ImportArgs),
+    /// FID between image sets (samples.npy, image data sets, saved statistics), with the TF
+    /// Inception of pytorch-fid, clean-fid and NVIDIA's metrics.
+    Fid(fid_cmd::FidArgs),
     /// Error of fixed-step solvers against NFE, for one or more runs (the paper's Figure 7).
     Sweep(sweep_cmd::SweepArgs),
     /// Train on the checkerboard (or --data mnist:DIR), sample, evaluate and write pictures to
@@ -155,6 +159,7 @@ fn run(cli: Cli, given: &[String]) -> Result<()> {
         Command::Eval(a) => eval_cmd::cmd_eval(&a).map(|v| finish(&a.common, v)),
         Command::Sweep(a) => sweep_cmd::cmd_sweep(&a).map(|v| finish(&a.common, v)),
         Command::Demo(a) => demo::cmd_demo(&a).map(|v| finish(&a.common, v)),
+        Command::Fid(a) => fid_cmd::cmd_fid(&a).map(|v| finish(&a.common, v)),
         Command::Export(a) => weights_cmd::cmd_export(&a).map(|v| finish(&a.common, v)),
         Command::Import(a) => weights_cmd::cmd_import(&a).map(|v| finish(&a.common, v)),
         Command::Devices { check, json } => {

@@ -33,6 +33,26 @@ pub struct ImageSet {
 }
 
 impl ImageSet {
+    /// The pixels as `[N, H, W, C]` (channels last), the layout image files, `fm sample --out`
+    /// and FID tools use.
+    pub fn nhwc(&self) -> Vec<u8> {
+        let plane = self.height * self.width;
+        let c = self.channels;
+        let mut out = vec![0u8; self.pixels.len()];
+        for (image, dst) in self
+            .pixels
+            .chunks_exact(plane * c)
+            .zip(out.chunks_exact_mut(plane * c))
+        {
+            for (p, px) in dst.chunks_exact_mut(c).enumerate() {
+                for (k, v) in px.iter_mut().enumerate() {
+                    *v = image[k * plane + p];
+                }
+            }
+        }
+        out
+    }
+
     /// The number of images.
     pub fn len(&self) -> usize {
         self.pixels.len() / (self.channels * self.height * self.width).max(1)

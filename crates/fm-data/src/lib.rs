@@ -20,7 +20,10 @@ pub use images::{
     ImageSet, Split, bits_per_dim, load_cifar10, load_idx, load_png_dir, parse_cifar10, parse_idx,
     parse_png, to_pixels_nhwc,
 };
-pub use npy::{NpyType, NpyWriter, parse_npy, read_npy, write_npy, write_npy_u8};
+pub use npy::{
+    NpyType, NpyWriter, parse_npy, parse_npy_images, read_npy, read_npy_images, write_npy,
+    write_npy_u8,
+};
 pub use toy::Toy;
 
 use rand::Rng;

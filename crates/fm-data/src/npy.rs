@@ -1,4 +1,4 @@
-//! NumPy's `.npy` format (versions 1-3) for 2-D arrays of f32 or f64.
+//! NumPy's `.npy` format (versions 1-3) for 2-D arrays of f32 or f64, and uint8 images.
 //!
 //! Layout: the magic `\x93NUMPY`, a major and minor version byte, the header length (u16 little
 //! endian in version 1, u32 in 2 and 3), a Python dict literal header
@@ -6,7 +6,7 @@
 //! of 64 bytes and ended by `\n`, then the raw values. Hand-written rather than a crate so that
 //! each fault is reported with the field that holds it.
 
-use super::{DataError, Points};
+use super::{DataError, ImageSet, Points};
 use std::io::Write;
 use std::path::Path;
 
@@ -21,25 +21,13 @@ pub fn read_npy(path: &Path) -> Result<Points, DataError> {
 
 /// Parses `.npy` bytes holding a 2-D float array.
 pub fn parse_npy(bytes: &[u8]) -> Result<Points, String> {
-    if bytes.len() < 10 || &bytes[..6] != MAGIC {
-        return Err("not an .npy file (missing the \\x93NUMPY magic)".into());
-    }
-    let (header_len, start) = match bytes[6] {
-        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        2 | 3 if bytes.len() >= 12 => (
-            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
-            12,
-        ),
-        v => return Err(format!("unsupported .npy version {v}")),
-    };
-    let header = bytes
-        .get(start..start + header_len)
-        .ok_or("the header is cut short")?;
-    let header = std::str::from_utf8(header).map_err(|_| "the header is not text")?;
-    let descr = dict_value(header, "descr")?;
-    let fortran = dict_value(header, "fortran_order")?;
-    let shape = dict_value(header, "shape")?;
-    let (little, size) = match descr.trim_matches(['\'', '"']) {
+    let Header {
+        descr,
+        fortran,
+        dims,
+        data,
+    } = parse_header(bytes)?;
+    let (little, size) = match descr {
         "<f4" | "=f4" => (true, 4),
         "<f8" | "=f8" => (true, 8),
         ">f4" => (false, 4),
@@ -50,25 +38,6 @@ pub fn parse_npy(bytes: &[u8]) -> Result<Points, String> {
             ));
         }
     };
-    let fortran = match fortran {
-        "False" => false,
-        "True" => true,
-        other => {
-            return Err(format!(
-                "field 'fortran_order': expected True or False, found '{other}'"
-            ));
-        }
-    };
-    let dims: Vec<usize> = shape
-        .trim_matches(['(', ')'])
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            s.parse::<usize>()
-                .map_err(|_| format!("field 'shape': '{s}' is not a size"))
-        })
-        .collect::<Result<_, _>>()?;
     let [n, dim] = dims[..] else {
         return Err(format!(
             "field 'shape': expected a 2-D array (points, dimension), found {} dimensions",
@@ -78,7 +47,6 @@ pub fn parse_npy(bytes: &[u8]) -> Result<Points, String> {
     if dim == 0 {
         return Err("field 'shape': the dimension is 0".into());
     }
-    let data = &bytes[start + header_len..];
     let want = n
         .checked_mul(dim)
         .and_then(|c| c.checked_mul(size))
@@ -112,6 +80,125 @@ pub fn parse_npy(bytes: &[u8]) -> Result<Points, String> {
             .collect();
     }
     Ok(Points { values, dim })
+}
+
+/// The fields of an `.npy` header and the data after it.
+struct Header<'a> {
+    /// The dtype, without quotes (`<f4`, `|u1`).
+    descr: &'a str,
+    fortran: bool,
+    dims: Vec<usize>,
+    data: &'a [u8],
+}
+
+/// Reads the magic, the version and the header dict of `.npy` bytes.
+fn parse_header(bytes: &[u8]) -> Result<Header<'_>, String> {
+    if bytes.len() < 10 || &bytes[..6] != MAGIC {
+        return Err("not an .npy file (missing the \\x93NUMPY magic)".into());
+    }
+    let (header_len, start) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        2 | 3 if bytes.len() >= 12 => (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        ),
+        v => return Err(format!("unsupported .npy version {v}")),
+    };
+    let header = bytes
+        .get(start..start + header_len)
+        .ok_or("the header is cut short")?;
+    let header = std::str::from_utf8(header).map_err(|_| "the header is not text")?;
+    let descr = dict_value(header, "descr")?.trim_matches(['\'', '"']);
+    let fortran = match dict_value(header, "fortran_order")? {
+        "False" => false,
+        "True" => true,
+        other => {
+            return Err(format!(
+                "field 'fortran_order': expected True or False, found '{other}'"
+            ));
+        }
+    };
+    let dims: Vec<usize> = dict_value(header, "shape")?
+        .trim_matches(['(', ')'])
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<usize>()
+                .map_err(|_| format!("field 'shape': '{s}' is not a size"))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Header {
+        descr,
+        fortran,
+        dims,
+        data: &bytes[start + header_len..],
+    })
+}
+
+/// Reads uint8 images, `[N, H, W, C]` (C = 1 or 3) or `[N, H, W]`, as `fm sample --out` writes
+/// them for image runs and FID tools take them.
+pub fn read_npy_images(path: &Path) -> Result<ImageSet, DataError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| DataError::new(path, format!("cannot read the file: {e}")))?;
+    parse_npy_images(&bytes).map_err(|message| DataError::new(path, message))
+}
+
+/// Parses `.npy` bytes holding uint8 images (see [`read_npy_images`]).
+pub fn parse_npy_images(bytes: &[u8]) -> Result<ImageSet, String> {
+    let Header {
+        descr,
+        fortran,
+        dims,
+        data,
+    } = parse_header(bytes)?;
+    if descr != "|u1" && descr != "<u1" {
+        return Err(format!(
+            "field 'descr': expected uint8 images ('|u1'), found '{descr}'"
+        ));
+    }
+    if fortran {
+        return Err("field 'fortran_order': expected C order for images".into());
+    }
+    let (n, height, width, channels) = match dims[..] {
+        [n, h, w] => (n, h, w, 1),
+        [n, h, w, c] if c == 1 || c == 3 => (n, h, w, c),
+        _ => {
+            return Err(format!(
+                "field 'shape': expected images [N, H, W, C] with C 1 or 3, or [N, H, W]; found {dims:?}"
+            ));
+        }
+    };
+    let want = [n, height, width, channels]
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or("field 'shape': too large")?;
+    if data.len() != want {
+        return Err(format!(
+            "field 'shape' {dims:?} needs {want} bytes of data, found {}",
+            data.len()
+        ));
+    }
+    // NHWC to the set's NCHW.
+    let plane = height * width;
+    let mut pixels = vec![0u8; want];
+    for (image, out) in data
+        .chunks_exact(plane * channels)
+        .zip(pixels.chunks_exact_mut(plane * channels))
+    {
+        for (p, px) in image.chunks_exact(channels).enumerate() {
+            for (c, &v) in px.iter().enumerate() {
+                out[c * plane + p] = v;
+            }
+        }
+    }
+    Ok(ImageSet {
+        pixels,
+        labels: None,
+        channels,
+        height,
+        width,
+    })
 }
 
 /// The text of `key`'s value in the header dict (up to the next top-level comma).

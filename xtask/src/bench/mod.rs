@@ -82,6 +82,8 @@ pub struct Scale {
     pub mnist_images: usize,
     /// dopri5 tolerance of the MNIST likelihood and samples.
     pub mnist_tol: f64,
+    /// MNIST: samples per objective for FID, against as many test images.
+    pub mnist_fid: usize,
     /// Figure 7: points, and budgets and reference RK4 steps when not `fm sweep`'s (the
     /// paper's).
     pub sweep_n: usize,
@@ -107,6 +109,7 @@ impl Scale {
                 mnist_batch: 8,
                 mnist_images: 2,
                 mnist_tol: 1e-3,
+                mnist_fid: 10,
                 sweep_n: 200,
                 sweep_budgets: Some(("4,8,16,32", 100)),
                 speed_steps: 6,
@@ -125,6 +128,7 @@ impl Scale {
                 mnist_batch: 32,
                 mnist_images: 20,
                 mnist_tol: 1e-5,
+                mnist_fid: 500,
                 sweep_n: 1000,
                 sweep_budgets: None,
                 speed_steps: 30,
@@ -183,7 +187,7 @@ pub fn run(args: &BenchArgs) -> Result<bool> {
         eprintln!("== {section:?}");
         let result = match section {
             Section::Table => table::paper_table(&fm, &scale, &out),
-            Section::Mnist => table::mnist(&fm, &scale, &out, &data.join("mnist")),
+            Section::Mnist => table::mnist(&fm, &scale, &out, &data),
             Section::Sweep => table::sweep(&fm, &scale, &out),
             Section::Speed => {
                 let devices = if args.devices.is_empty() {

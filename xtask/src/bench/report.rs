@@ -88,7 +88,14 @@ pub fn markdown(r: &Value) -> String {
         );
     }
     if let Some(s) = section(&mut md, "Table 1 on MNIST", &r["mnist"]) {
-        let header = ["objective", "bpd", "NLL NFE", "sampling NFE", "train s"];
+        let header = [
+            "objective",
+            "bpd",
+            "NLL NFE",
+            "sampling NFE",
+            "FID",
+            "train s",
+        ];
         table(
             &mut md,
             &header,
@@ -98,6 +105,7 @@ pub fn markdown(r: &Value) -> String {
                     format!("{} +- {}", num(&row["bpd"], 3), num(&row["bpd_stderr"], 3)),
                     num(&row["nll_nfe"], 0),
                     num(&row["nfe"], 0),
+                    num(&row["fid"], 2),
                     num(&row["train_wall_s"], 0),
                 ]
             }),

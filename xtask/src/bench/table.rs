@@ -92,13 +92,16 @@ pub fn paper_table(fm: &Fm, scale: &Scale, out: &Path) -> Result<Value> {
 }
 
 /// The objectives on MNIST with the `mnist` U-Net (class-unconditional): bits per dimension of
-/// test images (Hutchinson, dopri5 at 1e-5; 1e-3 in quick runs) and sampling NFE.
-pub fn mnist(fm: &Fm, scale: &Scale, out: &Path, dir: &Path) -> Result<Value> {
+/// test images (Hutchinson, dopri5 at 1e-5; 1e-3 in quick runs), sampling NFE, and FID of the
+/// samples against as many test images (`data/inception-fid`'s weights or `FM_INCEPTION`).
+pub fn mnist(fm: &Fm, scale: &Scale, out: &Path, data: &Path) -> Result<Value> {
+    let dir = data.join("mnist");
     if !dir.join("train-images-idx3-ubyte.gz").is_file() {
         let why = format!("no MNIST at {}: section skipped", dir.display());
         eprintln!("mnist: {why}");
         return Ok(json!({ "skipped": why }));
     }
+    let fid = FidSetup::new(fm, scale, out, data, &dir)?;
     let mut rows = Vec::new();
     for objective in OBJECTIVES {
         eprintln!("mnist: {objective}");
@@ -148,6 +151,7 @@ pub fn mnist(fm: &Fm, scale: &Scale, out: &Path, dir: &Path) -> Result<Value> {
                 .display()
                 .to_string(),
         ]))?;
+        let fid_value = fid.of_run(fm, scale, &run_s, &tol)?;
         rows.push(json!({
             "objective": objective,
             "steps": scale.mnist_steps,
@@ -158,15 +162,101 @@ pub fn mnist(fm: &Fm, scale: &Scale, out: &Path, dir: &Path) -> Result<Value> {
             "bpd_stderr": nll["bpd_stderr"],
             "nll_nfe": nll["nll_nfe"],
             "nfe": sample["nfe"],
+            "fid": fid_value,
         }));
     }
     Ok(json!({
         "settings": format!(
-            "U-Net preset mnist, batch {}, {} steps, Adam 1e-3 (cosine), EMA 0.999; bpd of {} test images (Hutchinson, dopri5 at {:e}), NFE of sampling {} images",
-            scale.mnist_batch, scale.mnist_steps, scale.mnist_images, scale.mnist_tol, scale.mnist_images
+            "U-Net preset mnist, batch {}, {} steps, Adam 1e-3 (cosine), EMA 0.999; bpd of {} test images (Hutchinson, dopri5 at {:e}), NFE of sampling {} images; FID of {} samples (dopri5) against test[0:{}] ({})",
+            scale.mnist_batch, scale.mnist_steps, scale.mnist_images, scale.mnist_tol, scale.mnist_images,
+            scale.mnist_fid, scale.mnist_fid, fid.note()
         ),
         "rows": rows,
     }))
+}
+
+/// FID for the MNIST section: the Inception weights, and the test images' statistics computed
+/// once for all objectives.
+struct FidSetup {
+    inception: Option<String>,
+    reference: String,
+    skipped: Option<String>,
+}
+
+impl FidSetup {
+    fn new(fm: &Fm, scale: &Scale, out: &Path, data: &Path, dir: &Path) -> Result<Self> {
+        let weights = std::env::var("FM_INCEPTION")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|_| data.join("inception-fid").join("weights.safetensors"));
+        let reference = out.join("mnist-test-fid-stats.safetensors");
+        if !weights.is_file() {
+            let why = format!("no FID weights at {} (set FM_INCEPTION)", weights.display());
+            eprintln!("mnist: {why}");
+            return Ok(Self {
+                inception: None,
+                reference: String::new(),
+                skipped: Some(why),
+            });
+        }
+        let inception = weights.display().to_string();
+        let _ = std::fs::remove_file(&reference);
+        fm.json(&strings(&[
+            "fid",
+            "--inception",
+            &inception,
+            "--data",
+            &format!("mnist:{}", dir.display()),
+            "--split",
+            "test",
+            "--n",
+            &scale.mnist_fid.to_string(),
+            "--out",
+            &reference.display().to_string(),
+        ]))?;
+        Ok(Self {
+            inception: Some(inception),
+            reference: reference.display().to_string(),
+            skipped: None,
+        })
+    }
+
+    /// The FID of `scale.mnist_fid` samples of `run` (dopri5 at `tol`), or null when skipped.
+    fn of_run(&self, fm: &Fm, scale: &Scale, run: &str, tol: &str) -> Result<Value> {
+        let Some(inception) = &self.inception else {
+            return Ok(Value::Null);
+        };
+        let samples = format!("{run}/fid-samples.npy");
+        let _ = std::fs::remove_file(&samples);
+        fm.json(&strings(&[
+            "sample",
+            "--run",
+            run,
+            "--n",
+            &scale.mnist_fid.to_string(),
+            "--rtol",
+            tol,
+            "--atol",
+            tol,
+            "--out",
+            &samples,
+        ]))?;
+        let (fid, _) = fm.json(&strings(&[
+            "fid",
+            "--inception",
+            inception,
+            "--samples",
+            &samples,
+            "--ref",
+            &self.reference,
+        ]))?;
+        Ok(fid["fid"].clone())
+    }
+
+    fn note(&self) -> String {
+        self.skipped
+            .clone()
+            .unwrap_or_else(|| "TF Inception FID network, fm fid".into())
+    }
 }
 
 /// Figure 7: `fm sweep` over the table's checkerboard runs; writes `error-vs-nfe.png`.
