@@ -128,7 +128,7 @@ impl Scale {
                 mnist_batch: 32,
                 mnist_images: 20,
                 mnist_tol: 1e-5,
-                mnist_fid: 500,
+                mnist_fid: 100,
                 sweep_n: 1000,
                 sweep_budgets: None,
                 speed_steps: 30,
