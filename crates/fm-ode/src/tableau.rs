@@ -145,6 +145,13 @@ pub(crate) static RK4: Tableau = Tableau {
 };
 
 /// Dormand & Prince (1980), RK5(4)7FM: fifth-order solution, fourth-order embedded estimate.
+///
+/// The embedded weights are Shampine's (1986), as torchdiffeq's `dopri5` (and so Meta's
+/// `flow_matching` and the paper's NFE figures) uses them, not the original pair's
+/// `(5179/57600, 0, 7571/16695, 393/640, -92097/339200, 187/2100, 1/40)`: both are fourth-order,
+/// but the original's error estimate is larger, and with it the same tolerances took about 15 %
+/// more evaluations on smooth problems (`tests/solvers.rs`, against torchdiffeq's own counts)
+/// and about 1.5x on the image U-Net.
 pub(crate) static DOPRI5: Tableau = Tableau {
     name: "dopri5",
     order: 5,
@@ -186,13 +193,13 @@ pub(crate) static DOPRI5: Tableau = Tableau {
         0.0,
     ],
     b_embedded: Some(&[
-        5179.0 / 57600.0,
+        1951.0 / 21600.0,
         0.0,
-        7571.0 / 16695.0,
-        393.0 / 640.0,
-        -92097.0 / 339200.0,
-        187.0 / 2100.0,
-        1.0 / 40.0,
+        22642.0 / 50085.0,
+        451.0 / 720.0,
+        -12231.0 / 42400.0,
+        649.0 / 6300.0,
+        1.0 / 60.0,
     ]),
     fsal: true,
     // Shampine (1986), as torchdiffeq's DPS_C_MID.
