@@ -365,10 +365,11 @@ fn a_non_finite_loss_stops_the_run_or_is_skipped_on_request() {
 fn two_devices_give_the_one_device_result_at_the_same_global_batch() {
     let _turn = SEEDED.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
-    let (one, two, three) = (
+    let (one, two, three, four) = (
         dir.path().join("1"),
         dir.path().join("2"),
         dir.path().join("3"),
+        dir.path().join("4"),
     );
     let config = small("checkerboard", 2, 8);
     let cpu = Device::flex();
@@ -378,9 +379,19 @@ fn two_devices_give_the_one_device_result_at_the_same_global_batch() {
     fit(&config, &one, std::slice::from_ref(&cpu), false).unwrap();
     fit(&config, &two, &[cpu.clone(), other.clone()], false).unwrap();
     // Three replicas split 256 rows unevenly (85, 85, 86): still the global batch's gradient.
-    fit(&config, &three, &[cpu.clone(), other, cpu], false).unwrap();
+    fit(
+        &config,
+        &three,
+        &[cpu.clone(), other.clone(), cpu.clone()],
+        false,
+    )
+    .unwrap();
+    // Four replicas, each on a thread of its own, on a machine whose pool may have two threads
+    // (CI's): they finish (an earlier attempt deadlocked here) and agree.
+    let replicas = [cpu.clone(), other.clone(), cpu.clone(), other.clone()];
+    fit(&config, &four, &replicas, false).unwrap();
     let (w1, l1) = (weights(&one), losses(&one));
-    for run in [&two, &three] {
+    for run in [&two, &three, &four] {
         // The shards' sums add in another order than one mean, and the backends' products
         // round differently: equal to f32 rounding.
         for (a, b) in losses(run).iter().zip(&l1) {

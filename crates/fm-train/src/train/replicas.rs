@@ -6,6 +6,14 @@
 //! global mean loss (eq. 9) and their gradients, moved to the main device and added with burn's
 //! `GradientsAccumulator` (the mechanism of burn-train's multi-device strategy), to its gradient.
 //! One device is the special case of one shard.
+//!
+//! Every replica runs on a thread of its own (`std::thread::scope`), so the devices compute at
+//! the same time; the main device's on the calling thread. Not rayon tasks: an earlier attempt
+//! with replicas as rayon tasks deadlocked with four replicas on two threads, most likely
+//! because a worker waiting inside one replica's burn call stole another replica's task, which
+//! then waited on the first on the same stack. OS threads only submit kernels to the pool and
+//! wait outside it (docs/scaling.md). The gradients are added
+//! in device order after the threads join, so the sum is the same bits whatever finishes first.
 
 use super::batch::HostBatch;
 use super::precision::{cast, cast_module};
@@ -72,25 +80,38 @@ impl Replicas {
     pub fn step(&self, model: &VelocityNet, drawn: HostBatch, objective: &Objective) -> StepOutput {
         let batch = drawn.t.len();
         let scale = 1.0 / (batch * objective.dim) as f64;
-        let mut probe = None;
+        let mut shards = self.devices.iter().zip(drawn.split(&self.shards));
+        let (main, main_shard) = shards.next().expect("at least one device");
+        let results: Vec<Shard> = std::thread::scope(|scope| {
+            let others: Vec<_> = shards
+                .map(|(dev, shard)| {
+                    let replica = if dev == main {
+                        model.clone()
+                    } else {
+                        model.clone().fork(dev)
+                    };
+                    scope.spawn(move || self.shard_step(replica, shard, dev, objective, scale))
+                })
+                .collect();
+            let first = self.shard_step(model.clone(), main_shard, main, objective, scale);
+            std::iter::once(first)
+                .chain(
+                    others
+                        .into_iter()
+                        .map(|h| h.join().expect("a replica thread panicked")),
+                )
+                .collect()
+        });
         let mut acc = GradientsAccumulator::new();
         let mut total: Option<Tensor<1>> = None;
-        for (dev, shard) in self.devices.iter().zip(drawn.split(&self.shards)) {
-            let replica = if dev == self.main() {
-                model.clone()
-            } else {
-                model.clone().fork(dev)
-            };
-            let (loss, shard_probe) = objective.shard_loss(&replica, shard, dev);
-            probe.get_or_insert(shard_probe);
-            let loss = loss.mul_scalar(scale);
-            let value = loss.clone().detach().to_device(self.main());
+        let mut probe = None;
+        for shard in results {
             total = Some(match total.take() {
-                Some(t) => t + value,
-                None => value,
+                Some(t) => t + shard.loss,
+                None => shard.loss,
             });
-            let g = GradientsParams::from_grads(loss.backward(), &replica);
-            acc.accumulate(model, g.to_device(self.main(), model));
+            acc.accumulate(model, shard.grads);
+            probe.get_or_insert(shard.probe);
         }
         StepOutput {
             loss: total.expect("at least one device"),
@@ -98,6 +119,35 @@ impl Replicas {
             probe: probe.expect("at least one device"),
         }
     }
+
+    /// One replica's part: its shard's loss (scaled to the global mean) and gradients, both
+    /// moved to the main device.
+    fn shard_step(
+        &self,
+        replica: VelocityNet,
+        shard: HostBatch,
+        dev: &Device,
+        objective: &Objective,
+        scale: f64,
+    ) -> Shard {
+        let main = self.main();
+        let (loss, probe) = objective.shard_loss(&replica, shard, dev);
+        let loss = loss.mul_scalar(scale);
+        let value = loss.clone().detach().to_device(main);
+        let grads = GradientsParams::from_grads(loss.backward(), &replica);
+        Shard {
+            loss: value,
+            grads: grads.to_device(main, &replica),
+            probe,
+        }
+    }
+}
+
+/// What one replica returns from a step.
+struct Shard {
+    loss: Tensor<1>,
+    grads: GradientsParams,
+    probe: Probe,
 }
 
 impl Objective {

@@ -253,11 +253,19 @@ fn set_up(config: &TrainConfig, run: &Path, resume: bool) -> Result<SetUp, Train
     })
 }
 
-/// Refuses a run on the CPU whose estimated memory ([`TrainConfig::memory_estimate`]) exceeds
-/// the machine's, before anything is allocated (an allocation that fails aborts the process).
-/// A GPU's memory is its own and not known here: other devices are not checked.
+/// Refuses a run on the Flex CPU backend whose estimated memory
+/// ([`TrainConfig::memory_estimate`]) exceeds the machine's, before anything is allocated (an
+/// allocation that fails aborts the process). A GPU's memory is its own and not known here:
+/// other devices are not checked (nor is any device in a build without the `flex` feature,
+/// which must not name the Flex backend at all).
 fn check_memory(config: &TrainConfig, devices: &[Device]) -> Result<(), TrainError> {
-    let on_cpu = devices.iter().all(|d| d.clone().inner() == Device::flex());
+    #[cfg(feature = "flex")]
+    let on_cpu = devices.iter().all(fm_flex::is_flex);
+    #[cfg(not(feature = "flex"))]
+    let on_cpu = {
+        let _ = devices;
+        false
+    };
     let Some(total) = machine_memory().filter(|_| on_cpu) else {
         return Ok(());
     };
