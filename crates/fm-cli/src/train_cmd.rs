@@ -241,13 +241,7 @@ fn train_config(a: &TrainArgs, given: &[String]) -> Result<TrainConfig> {
         .clone()
         .context("--data is required for a new run (e.g. --data checkerboard)")?;
     let data = DataSource::parse(&spec)?;
-    let mut config = match network(a, &data)? {
-        NetConfig::Unet(unet) => TrainConfig::images(&spec, unet),
-        mlp => TrainConfig {
-            model: mlp,
-            ..TrainConfig::new(&spec, data.dim())
-        },
-    };
+    let mut config = TrainConfig::for_model(&spec, network(a, &data)?);
     let (path, predict) = match a.objective {
         None => (a.path, a.predict),
         Some(objective) => objective.path_and_prediction(),

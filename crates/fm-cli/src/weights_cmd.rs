@@ -148,13 +148,7 @@ fn config_from_flags(a: &ImportArgs, arch: &str) -> Result<TrainConfig> {
         }
         (other, _) => bail!("--arch {other}: expected mlp or unet:PRESET"),
     };
-    let mut config = match model {
-        NetConfig::Unet(unet) => TrainConfig::images(&spec, unet),
-        mlp => TrainConfig {
-            model: mlp,
-            ..TrainConfig::new(&spec, data.dim())
-        },
-    };
+    let mut config = TrainConfig::for_model(&spec, model);
     config.path = a.path;
     config.sigma_min = a.sigma_min;
     config.predict = a.predict;

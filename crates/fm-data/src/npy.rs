@@ -14,9 +14,14 @@ const MAGIC: &[u8] = b"\x93NUMPY";
 
 /// Reads a 2-D array of points (rows are points).
 pub fn read_npy(path: &Path) -> Result<Points, DataError> {
+    read_with(path, parse_npy)
+}
+
+/// The file's bytes through `parse`, its faults naming the file.
+fn read_with<T>(path: &Path, parse: fn(&[u8]) -> Result<T, String>) -> Result<T, DataError> {
     let bytes = std::fs::read(path)
         .map_err(|e| DataError::new(path, format!("cannot read the file: {e}")))?;
-    parse_npy(&bytes).map_err(|message| DataError::new(path, message))
+    parse(&bytes).map_err(|message| DataError::new(path, message))
 }
 
 /// Parses `.npy` bytes holding a 2-D float array.
@@ -139,9 +144,7 @@ fn parse_header(bytes: &[u8]) -> Result<Header<'_>, String> {
 /// Reads uint8 images, `[N, H, W, C]` (C = 1 or 3) or `[N, H, W]`, as `fm sample --out` writes
 /// them for image runs and FID tools take them.
 pub fn read_npy_images(path: &Path) -> Result<ImageSet, DataError> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| DataError::new(path, format!("cannot read the file: {e}")))?;
-    parse_npy_images(&bytes).map_err(|message| DataError::new(path, message))
+    read_with(path, parse_npy_images)
 }
 
 /// Parses `.npy` bytes holding uint8 images (see [`read_npy_images`]).

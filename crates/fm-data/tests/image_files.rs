@@ -1,7 +1,10 @@
 //! IDX and CIFAR-10 readers against the real fixtures in `../shared/data` (skipped with a message
 //! when absent), corrupt files, and arbitrary bytes.
 
-use fm_data::{Split, load_cifar10, load_idx, parse_cifar10, parse_idx};
+use fm_data::{
+    Split, load_cifar10, load_idx, parse_cifar10, parse_idx, parse_npy_images, read_npy_images,
+    write_npy_u8,
+};
 use proptest::prelude::*;
 mod common;
 
@@ -126,6 +129,31 @@ proptest! {
         let _ = parse_idx(&bytes, 0x803);
         let _ = parse_idx(&bytes, 0x801);
         let _ = parse_cifar10(&bytes);
+        let _ = parse_npy_images(&bytes);
+    }
+
+    /// uint8 images written as `[N, H, W, C]` read back as the set's `[N, C, H, W]`, and
+    /// `nhwc` gives the file's bytes again; any cut is rejected.
+    #[test]
+    fn npy_images_round_trip_and_truncation(
+        n in 1usize..4, h in 1usize..5, w in 1usize..5, rgb in any::<bool>(), cut in 1usize..20,
+    ) {
+        let c = if rgb { 3 } else { 1 };
+        let pixels: Vec<u8> = (0..n * h * w * c).map(|i| (i * 7 % 256) as u8).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("x.npy");
+        write_npy_u8(&file, &pixels, &[n, h, w, c]).unwrap();
+        let set = read_npy_images(&file).unwrap();
+        prop_assert_eq!((set.len(), set.channels, set.height, set.width), (n, c, h, w));
+        prop_assert_eq!(set.pixels[0], pixels[0]);
+        if c == 3 && h * w > 1 {
+            // Channel 1 of the first pixel sits after the whole red plane.
+            prop_assert_eq!(set.pixels[h * w], pixels[1]);
+        }
+        prop_assert_eq!(set.nhwc(), pixels);
+        let bytes = std::fs::read(&file).unwrap();
+        let cut = cut.min(bytes.len());
+        prop_assert!(parse_npy_images(&bytes[..bytes.len() - cut]).is_err());
     }
 
     /// A valid IDX image file parses to its own dimensions; any cut is rejected.
@@ -220,4 +248,18 @@ fn batches_map_pixels_to_the_unit_interval() {
     assert!((400..600).contains(&flips), "{flips}");
     // A uniform density on [-1, 1]^D (log p = -D ln 2) is 8 bits per dimension.
     assert!((bits_per_dim(-3072.0 * std::f64::consts::LN_2, 3072) - 8.0).abs() < 1e-12);
+}
+
+/// Float arrays, other ranks and other channel counts are refused with the field named.
+#[test]
+fn npy_images_refuse_what_is_not_uint8_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let floats = dir.path().join("f.npy");
+    fm_data::write_npy(&floats, &[0.0; 4], &[2, 2]).unwrap();
+    let err = read_npy_images(&floats).unwrap_err().to_string();
+    assert!(err.contains("f.npy") && err.contains("'descr'"), "{err}");
+    let two_channels = dir.path().join("c2.npy");
+    write_npy_u8(&two_channels, &[0; 16], &[2, 2, 2, 2]).unwrap();
+    let err = read_npy_images(&two_channels).unwrap_err().to_string();
+    assert!(err.contains("'shape'"), "{err}");
 }

@@ -241,6 +241,21 @@ impl TrainConfig {
         }
     }
 
+    /// The defaults for `model` on `data`: [`TrainConfig::images`] for a U-Net,
+    /// [`TrainConfig::new`] with the network for the MLP.
+    pub fn for_model(data: &str, model: NetConfig) -> Self {
+        match model {
+            NetConfig::Unet(unet) => Self::images(data, unet),
+            mlp => {
+                let dim = mlp.data_dim();
+                Self {
+                    model: mlp,
+                    ..Self::new(data, dim)
+                }
+            }
+        }
+    }
+
     /// Checks the settings, saying which one is wrong.
     pub fn validate(&self) -> Result<(), String> {
         let checks = [
