@@ -360,7 +360,10 @@ fn run_fid(trained: &TrainedRun, n: usize, a: &EvalArgs, device: &Device) -> Res
     })?;
     let mut meter = Meter::new(inception, device.clone(), 50, a.common.json)?;
     let (samples, stats) = trained.sample(n, a.solver.batch, &a.solver.config(), device, None)?;
-    let images = Images::from((to_pixels_nhwc(&samples.values, [c, h, w]), [h, w, c]));
+    let images = Images {
+        pixels: to_pixels_nhwc(&samples.values, [c, h, w]),
+        shape: [h, w, c],
+    };
     let mut report = fid_of_samples(
         &mut meter,
         images,

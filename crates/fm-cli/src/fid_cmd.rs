@@ -256,9 +256,3 @@ pub fn fid_of_samples(
         "fid_images_per_s": meter.images_per_s(),
     }))
 }
-
-impl From<(Vec<u8>, [usize; 3])> for Images {
-    fn from((pixels, shape): (Vec<u8>, [usize; 3])) -> Self {
-        Self { pixels, shape }
-    }
-}

@@ -14,7 +14,7 @@ use burn::tensor::module::{avg_pool2d, conv2d, max_pool2d};
 use burn::tensor::ops::{AvgPoolOptions, ConvOptions, MaxPoolOptions};
 use burn::tensor::{Device, Tensor, TensorData};
 use safetensors::{Dtype, SafeTensors};
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::path::Path;
 
 /// The network's input side: images are resized to 299 x 299.
@@ -416,18 +416,14 @@ impl InceptionFid {
 struct Weights<'a> {
     path: &'a Path,
     file: SafeTensors<'a>,
-    unused: HashMap<String, ()>,
+    unused: HashSet<String>,
 }
 
 impl<'a> Weights<'a> {
     fn parse(path: &'a Path, bytes: &'a [u8]) -> Result<Self, MetricsError> {
         let file = SafeTensors::deserialize(bytes)
             .map_err(|e| MetricsError::file(path, format!("not a safetensors file: {e}")))?;
-        let unused = file
-            .names()
-            .into_iter()
-            .map(|n| (n.to_string(), ()))
-            .collect();
+        let unused = file.names().into_iter().map(String::from).collect();
         Ok(Self { path, file, unused })
     }
 
@@ -521,7 +517,7 @@ impl<'a> Weights<'a> {
         if self.unused.is_empty() {
             return Ok(());
         }
-        let mut names: Vec<&String> = self.unused.keys().collect();
+        let mut names: Vec<&String> = self.unused.iter().collect();
         names.sort();
         Err(MetricsError::file(
             self.path,

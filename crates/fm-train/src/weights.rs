@@ -64,12 +64,11 @@ pub fn export_safetensors(
         .map_err(|e| io_err(out, format!("cannot write the weights: {e}")))
 }
 
-/// The run config stored in an exported file's metadata, if it has one.
+/// The run config stored in an exported file's metadata, if it has one. Reads only the
+/// file's header (the tensors are read once, by the import itself).
 pub fn exported_config(file: &Path) -> Result<Option<TrainConfig>, TrainError> {
-    let bytes = std::fs::read(file).map_err(|e| io_err(file, e.to_string()))?;
-    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes)
-        .map_err(|e| io_err(file, format!("not a safetensors file: {e}")))?;
-    let Some(text) = meta.metadata().as_ref().and_then(|m| m.get(CONFIG_KEY)) else {
+    let header = safetensors_header(file)?;
+    let Some(text) = header["__metadata__"][CONFIG_KEY].as_str() else {
         return Ok(None);
     };
     serde_json::from_str(text).map(Some).map_err(|e| {
@@ -160,6 +159,26 @@ pub fn load_safetensors(
         ));
     }
     Ok(model)
+}
+
+/// The JSON header of a safetensors file: a little-endian u64 length, then that many bytes.
+fn safetensors_header(file: &Path) -> Result<serde_json::Value, TrainError> {
+    use std::io::Read;
+    /// safetensors' own limit on the header.
+    const MAX_HEADER: u64 = 100_000_000;
+    let not_safetensors = |why: String| io_err(file, format!("not a safetensors file: {why}"));
+    let mut f = std::fs::File::open(file).map_err(|e| io_err(file, e.to_string()))?;
+    let mut len = [0u8; 8];
+    f.read_exact(&mut len)
+        .map_err(|e| not_safetensors(format!("no header length ({e})")))?;
+    let len = u64::from_le_bytes(len);
+    if len > MAX_HEADER {
+        return Err(not_safetensors(format!("header length {len} is too large")));
+    }
+    let mut header = vec![0u8; len as usize];
+    f.read_exact(&mut header)
+        .map_err(|e| not_safetensors(format!("the header is cut short ({e})")))?;
+    serde_json::from_slice(&header).map_err(|e| not_safetensors(format!("header: {e}")))
 }
 
 fn io_err(path: &Path, message: String) -> TrainError {
