@@ -83,6 +83,7 @@ pub fn cmd_demo(a: &DemoArgs) -> Result<Value> {
         std::slice::from_ref(&device),
         false,
         a.common.json,
+        &fm_train::collective::Alone,
     )?;
     let mut report = if data.image_shape().is_some() {
         image_results(a, &device)?

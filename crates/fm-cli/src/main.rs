@@ -5,6 +5,7 @@ mod demo;
 mod device;
 mod eval_cmd;
 mod fid_cmd;
+mod group;
 mod plot;
 mod sample_cmd;
 mod sweep_cmd;
@@ -205,8 +206,12 @@ fn run(cli: Cli, given: &[String]) -> Result<()> {
     }
 }
 
-/// Prints the result: a JSON line under --json, readable lines otherwise.
+/// Prints the result: a JSON line under --json, readable lines otherwise; nothing for `null`
+/// (a rank other than 0 of `fm train --mpi`).
 fn finish(common: &Common, value: Value) {
+    if value.is_null() {
+        return;
+    }
     if common.json {
         println!("{value}");
     } else if let Value::Object(map) = value {

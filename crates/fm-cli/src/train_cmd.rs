@@ -1,5 +1,6 @@
 //! `fm train`: one training run from flags (or a run folder's config, with `--resume`).
 
+use crate::group::Group;
 use crate::{Common, device};
 use anyhow::{Context, Result, bail};
 use burn::tensor::Device;
@@ -7,8 +8,9 @@ use clap::Args;
 use fm_models::{Activation, NetConfig, TimeEmbedding, TimeMlpConfig, UNetConfig};
 use fm_paths::scheduler::SchedulerName;
 use fm_paths::{Coupling, Parametrization};
+use fm_train::collective::Collective;
 use fm_train::data::DataSource;
-use fm_train::train::{FloatType, TrainConfig, train};
+use fm_train::train::{FloatType, TrainConfig, train_in_group};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 use std::ops::ControlFlow;
@@ -137,6 +139,16 @@ pub struct TrainArgs {
     /// the learning rate means what it means on one device. Overrides --device.
     #[arg(long, value_delimiter = ',')]
     devices: Vec<String>,
+    /// Train as one rank of an MPI job, `mpirun -np N fm train --mpi ...` (a build with the
+    /// mpi feature): each rank takes an equal share of --batch-size (the global batch) on its
+    /// devices, gradients are summed over the ranks every step, and rank 0 writes the run
+    /// folder, which every rank must see (docs/scaling.md).
+    #[arg(long)]
+    mpi: bool,
+    /// With --mpi: seconds a rank waits in an all-reduce for the others before it ends the job
+    /// (a rank that died or stalls); continue with --resume.
+    #[arg(long, default_value_t = 300.0)]
+    collective_timeout: f64,
     #[command(flatten)]
     pub common: Common,
 }
@@ -285,7 +297,7 @@ fn train_config(a: &TrainArgs, given: &[String]) -> Result<TrainConfig> {
 
 /// The flags `--resume` accepts (as clap's ids): the run's plan and bookkeeping, not what it
 /// learns; every other setting comes from the run's config.json.
-const RESUMABLE: [&str; 11] = [
+const RESUMABLE: [&str; 13] = [
     "steps",
     "checkpoint_every",
     "keep_checkpoints",
@@ -295,6 +307,8 @@ const RESUMABLE: [&str; 11] = [
     "out",
     "devices",
     "device",
+    "mpi",
+    "collective_timeout",
     "json",
     "force",
 ];
@@ -335,12 +349,23 @@ fn resumed_config(a: &TrainArgs, given: &[String]) -> Result<TrainConfig> {
 }
 
 pub fn cmd_train(a: &TrainArgs, given: &[String]) -> Result<Value> {
+    let group = Group::join(a.mpi, a.collective_timeout)?;
+    let report = train_as(a, given, group.collective());
+    if let Err(e) = &report {
+        group.end_job_on_failure(e);
+    }
+    report
+}
+
+/// `fm train` as one rank of `group`; only rank 0 clears a run for --force and reports.
+fn train_as(a: &TrainArgs, given: &[String], group: &dyn Collective) -> Result<Value> {
     let config = if a.resume {
         resumed_config(a, given)?
     } else {
         train_config(a, given)?
     };
-    if a.force {
+    let writer = group.rank() == 0;
+    if a.force && writer {
         fm_train::train::clear_run(&a.out)?;
     }
     // The devices hold the f32 weights; the run's dtype is its compute type.
@@ -353,7 +378,9 @@ pub fn cmd_train(a: &TrainArgs, given: &[String]) -> Result<Value> {
         .iter()
         .map(|d| device::parse(d))
         .collect::<Result<Vec<_>>>()?;
-    run_training(&config, &a.out, &devices, a.resume, a.common.json)
+    let quiet = a.common.json || !writer;
+    let report = run_training(&config, &a.out, &devices, a.resume, quiet, group)?;
+    Ok(if writer { report } else { Value::Null })
 }
 
 /// A flag raised by the first SIGINT or SIGTERM, so training finishes its step and writes a
@@ -371,13 +398,15 @@ fn stop_on_signals() -> Result<Arc<AtomicBool>> {
     Ok(stop)
 }
 
-/// Trains with a progress bar (hidden when `quiet`) and reports the summary.
+/// Trains (as one rank of `group`) with a progress bar (hidden when `quiet`) and reports the
+/// summary.
 pub fn run_training(
     config: &TrainConfig,
     out: &Path,
     devices: &[Device],
     resume: bool,
     quiet: bool,
+    group: &dyn Collective,
 ) -> Result<Value> {
     let bar = if quiet {
         ProgressBar::hidden()
@@ -391,7 +420,7 @@ pub fn run_training(
         .expect("valid template"),
     );
     let stop = stop_on_signals()?;
-    let summary = train(config, out, devices, resume, &mut |p| {
+    let summary = train_in_group(config, out, devices, resume, group, &mut |p| {
         bar.set_position(p.step as u64);
         if p.step % 10 == 0 || p.step == p.steps {
             bar.set_message(format!("loss {:.4}", p.loss));

@@ -3,6 +3,7 @@
 
 /// Data sources (the `fm-data` crate).
 pub use fm_data as data;
+pub mod collective;
 pub mod eval;
 pub mod train;
 pub mod weights;

@@ -65,6 +65,11 @@ fn checkpoints_dir(run: &Path) -> PathBuf {
     run.join("checkpoints")
 }
 
+/// The folder [`save_checkpoint`] writes step `step` to.
+pub(super) fn checkpoint_dir(run: &Path, step: usize) -> PathBuf {
+    checkpoints_dir(run).join(format!("step-{step:08}"))
+}
+
 /// Writes a checkpoint at `state.step` and keeps only the newest `keep`.
 pub fn save_checkpoint<M: Module>(
     run: &Path,
@@ -76,9 +81,9 @@ pub fn save_checkpoint<M: Module>(
 ) -> Result<PathBuf, TrainError> {
     let root = checkpoints_dir(run);
     fs::create_dir_all(&root).map_err(file_err(&root))?;
-    let name = format!("step-{:08}", state.step);
+    let dest = checkpoint_dir(run, state.step);
+    let name = dest.file_name().expect("a step folder").to_string_lossy();
     let tmp = root.join(format!(".tmp-{name}"));
-    let dest = root.join(&name);
     if tmp.exists() {
         fs::remove_dir_all(&tmp).map_err(file_err(&tmp))?;
     }

@@ -8,10 +8,10 @@ use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// The open metrics file and the losses not yet logged.
+/// The open metrics file (none on the ranks other than 0 of a group) and the losses not yet
+/// logged.
 pub(super) struct Metrics {
-    file: File,
-    path: PathBuf,
+    file: Option<(File, PathBuf)>,
     pending: LossLog,
     /// The last logged mean loss (NaN before the first line).
     pub loss: f64,
@@ -29,11 +29,20 @@ impl Metrics {
             .open(&path)
             .map_err(file_err(&path))?;
         Ok(Self {
-            file,
-            path,
+            file: Some((file, path)),
             pending: LossLog::default(),
             loss,
         })
+    }
+
+    /// Means of the losses as [`open`](Self::open) keeps them, written nowhere: the other ranks
+    /// of a group, whose rank 0 writes the file.
+    pub fn unwritten(loss: f64) -> Self {
+        Self {
+            file: None,
+            pending: LossLog::default(),
+            loss,
+        }
     }
 
     /// Adds a taken step's loss to the next line's mean.
@@ -63,11 +72,14 @@ impl Metrics {
         } else {
             None
         };
+        let Some((file, path)) = &mut self.file else {
+            return Ok(());
+        };
         if let Some(text) = text {
-            writeln!(self.file, "{text}").map_err(file_err(&self.path))?;
+            writeln!(file, "{text}").map_err(file_err(path))?;
         }
         if flush {
-            self.file.flush().map_err(file_err(&self.path))?;
+            file.flush().map_err(file_err(path))?;
         }
         Ok(())
     }

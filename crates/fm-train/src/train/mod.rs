@@ -1,6 +1,7 @@
 //! The training loop for conditional flow matching (paper eq. 9):
 //! `L(theta) = E_{t ~ U[0,1], x1 ~ q, x0 ~ N(0, I)} || v_theta(psi_t(x0), t) - d/dt psi_t(x0) ||^2`.
 
+mod all_reduce;
 mod batch;
 mod checkpoint;
 mod config;
@@ -22,7 +23,7 @@ pub use ema::{ema_decay_at, ema_update};
 pub use gradients::{clip_to_norm, global_norm};
 pub use lock::RunLock;
 pub(crate) use run::write_atomically;
-pub use run::{Progress, TrainSummary, batch_rng, train};
+pub use run::{Progress, TrainSummary, batch_rng, train, train_in_group};
 
 use std::path::{Path, PathBuf};
 
@@ -59,6 +60,9 @@ pub enum TrainError {
         /// Its checkpoint.
         checkpoint: PathBuf,
     },
+    /// The ranks of a group could not start together, or an all-reduce between them failed.
+    #[error("data-parallel group: {0}")]
+    Collective(String),
     /// The loss or a gradient became NaN or infinite; no weights of that step were written.
     #[error("the loss or a gradient became non-finite at step {step}; last good checkpoint: {}", last_checkpoint.as_ref().map_or("none".to_string(), |p| p.display().to_string()))]
     NonFinite {

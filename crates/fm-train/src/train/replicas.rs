@@ -17,6 +17,7 @@
 
 use super::batch::HostBatch;
 use super::precision::{cast, cast_module};
+use crate::collective::share;
 use burn::module::Module;
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::{Device, FloatDType, Int, Tensor, TensorData};
@@ -51,11 +52,15 @@ pub(crate) struct StepOutput {
 }
 
 impl Replicas {
-    /// `batch` rows over `devices` (at most one device per row), as evenly as possible.
-    pub fn new(devices: &[Device], batch: usize) -> Self {
+    /// The `rows` of the global batch that this process takes (all of them unless it is one
+    /// rank of a group) over `devices` (at most one device per row), as evenly as possible.
+    pub fn new(devices: &[Device], rows: Range<usize>) -> Self {
         let k = devices.len();
         let shards = (0..k)
-            .map(|i| (i * batch / k)..((i + 1) * batch / k))
+            .map(|i| {
+                let part = share(rows.len(), i, k);
+                (rows.start + part.start)..(rows.start + part.end)
+            })
             .collect();
         Self {
             devices: devices.iter().map(|d| d.clone().autodiff()).collect(),

@@ -1,14 +1,17 @@
 //! One training run: data, path, model, optimizer, EMA, metrics and checkpoints.
 
+use super::all_reduce::{StartCheck, agree_to_start, any_stops, sum_step};
 use super::batch::BatchPlan;
-use super::checkpoint::holds_run;
+use super::checkpoint::{checkpoint_dir, holds_run};
 use super::config::TrainConfig;
 use super::learner::{Learner, Start};
 use super::lock::RunLock;
 use super::metrics::{Line, Metrics};
 use super::replicas::{Objective, Replicas};
 use super::{TrainError, file_err};
+use crate::collective::{Alone, Collective, share};
 use crate::data::{DataSource, Split};
+use burn::module::Module;
 use burn::tensor::{Device, FloatDType};
 use fm_models::NetConfig;
 use fm_paths::{AffinePath, AnyScheduler};
@@ -103,44 +106,86 @@ pub fn train(
     resume: bool,
     on_step: &mut dyn FnMut(&Progress) -> ControlFlow<()>,
 ) -> Result<TrainSummary, TrainError> {
-    check_settings(config, devices)?;
-    let SetUp { data, path, _lock } = set_up(config, run, resume)?;
+    train_in_group(config, run, devices, resume, &Alone, on_step)
+}
+
+/// [`train`] as one rank of a `group` of processes that train the run together (`mpirun`,
+/// docs/scaling.md). Every rank draws each step's whole global batch from `(seed, step)`,
+/// takes its share of the rows ([`share`]) over its own `devices`, and sums loss and gradients
+/// with the others before the optimizer step; so every rank holds the same weights, and the
+/// run is the one-process run (to f32 rounding) whatever the number of ranks, which may change
+/// between resumptions. Rank 0 locks the folder and writes `config.json`, the metrics and the
+/// checkpoints; the others only read it (a checkpoint to resume from), so it must be on a file
+/// system that every rank sees. `on_step` runs on every rank; the run stops after a step when
+/// any rank's callback asks to.
+pub fn train_in_group(
+    config: &TrainConfig,
+    run: &Path,
+    devices: &[Device],
+    resume: bool,
+    group: &dyn Collective,
+    on_step: &mut dyn FnMut(&Progress) -> ControlFlow<()>,
+) -> Result<TrainSummary, TrainError> {
+    let rows = share(config.batch_size, group.rank(), group.size());
+    let writer = group.rank() == 0;
+    let prepared = check_settings(config, devices, group.size())
+        .and_then(|()| prepare(config, run, &devices[0], resume, writer));
+    // Every rank takes part in the check, also one whose set-up failed, so none waits for it.
+    let check = StartCheck {
+        ready: prepared.is_ok(),
+        step: prepared.as_ref().map_or(0, |p| p.start.step),
+        plan: [
+            config.steps,
+            config.batch_size,
+            prepared
+                .as_ref()
+                .map_or(0, |p| p.start.learner.model.num_params()),
+        ],
+    };
+    let agreed = agree_to_start(group, &check);
+    let Prepared {
+        set_up,
+        start,
+        mut metrics,
+    } = prepared?;
+    agreed.map_err(TrainError::Collective)?;
     let Start {
         mut learner,
         step: start,
-        loss,
         skipped,
-    } = Learner::start(config, run, &devices[0], resume)?;
-    let mut metrics = Metrics::open(run, start, loss)?;
+        ..
+    } = start;
     let objective = Objective {
-        dim: data.dim(),
+        dim: set_up.data.dim(),
         compute: config.dtype.dtype(),
     };
-    let data_note = data.note().map(str::to_string);
+    let data_note = set_up.data.note().map(str::to_string);
     let batches = BatchPlan {
-        data,
+        data: set_up.data,
         config: config.clone(),
         coupling: config.coupling,
         null_class: learner.model.null_class(),
-        path,
+        path: set_up.path,
         predict: config.predict,
     }
     .spawn(start..config.steps);
-    let replicas = Replicas::new(devices, config.batch_size);
+    let replicas = Replicas::new(devices, rows);
     let began = Instant::now();
     for step in start..config.steps {
         let drawn = batches
             .recv()
             .expect("the batch thread draws every step until the loop ends");
         // Dropout masks come from the device's generator: seeding it per step makes a resumed
-        // run draw the masks the uninterrupted one would have.
+        // run draw the masks the uninterrupted one would have (each rank its own).
         replicas.seed(
             config
                 .seed
                 .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-                .wrapping_add(step as u64),
+                .wrapping_add(step as u64)
+                ^ (group.rank() as u64).wrapping_mul(0xA24B_AED4_963E_E407),
         );
         let output = replicas.step(&learner.model, drawn, &objective);
+        let output = sum_step(group, &learner.model, output, step)?;
         let probe = output.probe.clone();
         let (next, stepped) = learner.step(config, step, output)?;
         learner = next;
@@ -158,7 +203,7 @@ pub fn train(
             lr: stepped.lr,
             elapsed_s,
         };
-        let stop = on_step(&progress).is_break();
+        let stop = any_stops(group, on_step(&progress).is_break(), step)?;
         let checkpoint_due = stop || done % config.checkpoint_every == 0 || done == config.steps;
         let line = Line {
             lr: stepped.lr,
@@ -167,8 +212,10 @@ pub fn train(
             log_every: config.log_every,
         };
         metrics.record(done, line, checkpoint_due)?;
-        if checkpoint_due {
+        if checkpoint_due && writer {
             learner.checkpoint(config, run, done, metrics.loss, &probe)?;
+        } else if checkpoint_due {
+            learner.last_checkpoint = Some(checkpoint_dir(run, done));
         }
         if stop {
             return Err(TrainError::Interrupted {
@@ -192,18 +239,57 @@ pub fn train(
     })
 }
 
+/// A rank ready for its first step: its data and path (and, on rank 0, the folder's lock), its
+/// learner, and its metrics.
+struct Prepared {
+    set_up: SetUp,
+    start: Start,
+    metrics: Metrics,
+}
+
+/// Sets the run up ([`set_up`]), starts the learner and opens the metrics; only the `writer`
+/// (rank 0) touches the run folder.
+fn prepare(
+    config: &TrainConfig,
+    run: &Path,
+    device: &Device,
+    resume: bool,
+    writer: bool,
+) -> Result<Prepared, TrainError> {
+    let set_up = set_up(config, run, resume, writer)?;
+    let start = Learner::start(config, run, device, resume)?;
+    let metrics = if writer {
+        Metrics::open(run, start.step, start.loss)?
+    } else {
+        Metrics::unwritten(start.loss)
+    };
+    Ok(Prepared {
+        set_up,
+        start,
+        metrics,
+    })
+}
+
 /// The settings and devices a run needs, checked before anything is read or written: a
-/// valid config, a device per sample at most, devices that make f32 tensors (the weights stay
+/// valid config, a device per sample at most (over the `ranks` of a group), devices that make f32 tensors (the weights stay
 /// f32; `config.dtype` is the compute type), and memory enough on the CPU.
-fn check_settings(config: &TrainConfig, devices: &[Device]) -> Result<(), TrainError> {
+fn check_settings(
+    config: &TrainConfig,
+    devices: &[Device],
+    ranks: usize,
+) -> Result<(), TrainError> {
     if devices.is_empty() {
         return Err(TrainError::Config("no device to train on".into()));
     }
-    if devices.len() > config.batch_size {
+    let total = devices.len() * ranks;
+    if total > config.batch_size {
+        let each = if ranks > 1 {
+            format!(" ({} on each of {ranks} ranks)", devices.len())
+        } else {
+            String::new()
+        };
         return Err(TrainError::Config(format!(
-            "{} devices need a batch of at least {} (one sample each), not {}",
-            devices.len(),
-            devices.len(),
+            "{total} devices{each} need a batch of at least {total} (one sample each), not {}",
             config.batch_size
         )));
     }
@@ -221,19 +307,32 @@ fn check_settings(config: &TrainConfig, devices: &[Device]) -> Result<(), TrainE
     check_memory(config, devices)
 }
 
-/// What a run holds while it trains: its data, its path, and the lock on its folder.
+/// What a run holds while it trains: its data, its path, and (on the writing rank) the lock on
+/// its folder.
 struct SetUp {
     data: DataSource,
     path: AffinePath<AnyScheduler>,
-    _lock: RunLock,
+    _lock: Option<RunLock>,
 }
 
-/// Opens the data, locks the run folder, refuses a folder that holds a run unless resuming,
-/// and writes `config.json`.
-fn set_up(config: &TrainConfig, run: &Path, resume: bool) -> Result<SetUp, TrainError> {
+/// Opens the data; then, for the `writer`, locks the run folder, refuses a folder that holds a
+/// run unless resuming, and writes `config.json`.
+fn set_up(
+    config: &TrainConfig,
+    run: &Path,
+    resume: bool,
+    writer: bool,
+) -> Result<SetUp, TrainError> {
     let data = config.data_source(Split::Train)?;
     check_model_fits_data(config, &data)?;
     let path = AffinePath::new(config.scheduler());
+    if !writer {
+        return Ok(SetUp {
+            data,
+            path,
+            _lock: None,
+        });
+    }
     let lock = RunLock::acquire(run)?;
     if !resume && holds_run(run)? {
         return Err(TrainError::Config(format!(
@@ -249,7 +348,7 @@ fn set_up(config: &TrainConfig, run: &Path, resume: bool) -> Result<SetUp, Train
     Ok(SetUp {
         data,
         path,
-        _lock: lock,
+        _lock: Some(lock),
     })
 }
 
