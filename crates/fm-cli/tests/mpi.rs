@@ -148,6 +148,35 @@ fn ranks_without_the_flag_and_bad_timeouts_are_refused() {
     assert!(!run.join("checkpoints").exists());
 }
 
+#[test]
+fn ranks_that_disagree_are_refused_before_the_first_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let run_s = run.to_str().unwrap();
+    // One job of two programs (MPMD): the same run but another seed, then other steps.
+    for (rank1_steps, rank1_seed, what) in [
+        ("40", "1", "the initial weights (their sum)"),
+        ("50", "0", "the planned steps"),
+    ] {
+        let mut rank0 = run_args(run_s, "40");
+        rank0.extend(["--mpi", "--force"]);
+        let mut rank1 = run_args(run_s, rank1_steps);
+        rank1.extend(["--mpi", "--seed", rank1_seed]);
+        let mut job = mpirun(1, &rank0);
+        job.arg(":")
+            .args(["-np", "1", env!("CARGO_BIN_EXE_fm")])
+            .args(&rank1);
+        let out = job.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains(&format!("the ranks disagree on {what}")),
+            "{stderr}"
+        );
+        assert!(!run.join("checkpoints").exists(), "{stderr}");
+    }
+}
+
 /// The processes whose parent is `pid` (from /proc).
 fn children(pid: u32) -> Vec<u32> {
     let mut found = Vec::new();

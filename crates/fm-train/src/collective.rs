@@ -4,7 +4,7 @@
 //!
 //! [`Collective`] is the one operation training needs from a communication engine: an
 //! element-wise sum of an `f32` buffer over the processes ("ranks"). [`Alone`] is the group of
-//! one; the `mpi` feature adds [`mpi::MpiCollective`] over an MPI communicator (`mpirun`).
+//! one; the `mpi` feature adds `mpi::MpiCollective` over an MPI communicator (`mpirun`).
 
 #[cfg(feature = "mpi")]
 pub mod mpi;

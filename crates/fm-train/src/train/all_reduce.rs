@@ -22,12 +22,22 @@ pub(super) struct StartCheck {
     pub step: usize,
     /// The run's planned steps, its global batch and the network's parameter count.
     pub plan: [usize; 3],
+    /// The sum of the network's weights, as [`weight_sum`] computes it.
+    pub weights: f64,
 }
 
 /// All-reduces the ranks' [`StartCheck`]s: an error when any rank failed to set up (it reports
-/// its own error) or when they differ (different folders, flags or checkpoints).
+/// its own error) or when they differ (different folders, flags or checkpoints, or weights
+/// initialised differently). A rank whose values exceed the others' always sees the difference.
 pub(super) fn agree_to_start(group: &dyn Collective, check: &StartCheck) -> Result<(), String> {
-    let values = [check.step, check.plan[0], check.plan[1], check.plan[2]];
+    let [steps, batch, params] = check.plan;
+    let values = [
+        check.step,
+        steps,
+        batch,
+        params,
+        check.weights.to_bits() as usize,
+    ];
     let mut buf = vec![f32::from(u8::from(check.ready))];
     buf.extend(values.iter().flat_map(|&v| limbs(v)));
     group
@@ -40,25 +50,55 @@ pub(super) fn agree_to_start(group: &dyn Collective, check: &StartCheck) -> Resu
             n - buf[0] as usize
         ));
     }
-    let names = [
-        "start step",
-        "planned steps",
-        "global batch",
-        "parameter count",
+    let same_run = "every rank must train the same run folder, on a file system they share, with the same flags";
+    let what = [
+        ("start step", same_run),
+        ("planned steps", same_run),
+        ("global batch", same_run),
+        ("parameter count", same_run),
+        (
+            "initial weights (their sum)",
+            "the ranks drew different random weights (another --seed, or devices of different backends): give every rank the same flags and the same kind of device",
+        ),
     ];
-    for ((name, value), sums) in names.iter().zip(values).zip(buf[1..].chunks(4)) {
+    for (i, (value, sums)) in values.iter().zip(buf[1..].chunks(4)).enumerate() {
         if sums
             .iter()
-            .zip(limbs(value))
+            .zip(limbs(*value))
             .any(|(&s, l)| s != l * n as f32)
         {
+            let (name, hint) = what[i];
+            // The weights travel as their f64 bits; say their sum.
+            let shown = match i {
+                4 => check.weights.to_string(),
+                _ => value.to_string(),
+            };
             return Err(format!(
-                "the ranks disagree on the {name} (this rank, {}, has {value}): every rank must train the same run folder, on a file system they share, with the same flags",
+                "the ranks disagree on the {name} (rank {} has {shown}): {hint}",
                 group.rank()
             ));
         }
     }
     Ok(())
+}
+
+/// The sum of every weight of `model`, added in `f64` on the host in the model's order: the
+/// same bits on every rank that holds the same weights, whatever its backend.
+pub(super) fn weight_sum<M: Module>(model: &M) -> f64 {
+    struct Sum(f64);
+    impl ModuleVisitor for Sum {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            self.0 += param
+                .val()
+                .into_data()
+                .iter::<f32>()
+                .map(f64::from)
+                .sum::<f64>();
+        }
+    }
+    let mut sum = Sum(0.0);
+    model.visit(&mut sum);
+    sum.0
 }
 
 /// `v` as four 16-bit limbs: sums of up to 256 ranks stay exact in `f32`.

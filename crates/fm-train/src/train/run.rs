@@ -1,6 +1,6 @@
 //! One training run: data, path, model, optimizer, EMA, metrics and checkpoints.
 
-use super::all_reduce::{StartCheck, agree_to_start, any_stops, sum_step};
+use super::all_reduce::{StartCheck, agree_to_start, any_stops, sum_step, weight_sum};
 use super::batch::BatchPlan;
 use super::checkpoint::{checkpoint_dir, holds_run};
 use super::config::TrainConfig;
@@ -141,6 +141,9 @@ pub fn train_in_group(
                 .as_ref()
                 .map_or(0, |p| p.start.learner.model.num_params()),
         ],
+        weights: prepared
+            .as_ref()
+            .map_or(0.0, |p| weight_sum(&p.start.learner.model)),
     };
     let agreed = agree_to_start(group, &check);
     let Prepared {
