@@ -23,11 +23,15 @@ mod adam;
 mod adam_ops;
 pub mod allocator;
 mod buffer;
+mod conv_ops;
 mod linear_ops;
+mod matrix;
 mod optim;
 mod silu_ops;
+mod tape;
 
 pub use adam::{AdamStep, adam_update};
+pub use conv_ops::conv2d;
 pub use linear_ops::{linear, linear_silu};
 pub use optim::{FusedAdam, FusedAdamConfig};
 pub use silu_ops::silu;

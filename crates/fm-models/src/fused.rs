@@ -5,6 +5,7 @@
 //! of `fm-models` on wgpu or CUDA compiles none of the kernels.
 
 use burn::nn::Linear;
+use burn::nn::conv::Conv2d;
 use burn::tensor::{Tensor, activation};
 
 /// `x sigmoid(x)`, any shape.
@@ -38,6 +39,39 @@ pub fn linear_silu(layer: &Linear, x: Tensor<2>) -> Tensor<2> {
         return fm_flex::linear_silu(x, layer.weight.val(), bias.val());
     }
     silu(linear(layer, x))
+}
+
+/// `layer.forward(x)` for `x`: `[B, c, h, w]` -> `[B, co, ho, wo]`. On Flex, one fused
+/// operation per direction when the layer fits its kernels: a bias, a square kernel, the same
+/// stride on both axes, no padding or the same on all four sides, dilation 1, one group.
+pub fn conv2d(layer: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    #[cfg(feature = "flex")]
+    if let Some(bias) = &layer.bias
+        && let Some([stride, padding]) = square_geometry(layer)
+        && fm_flex::is_flex(&x.device())
+    {
+        return fm_flex::conv2d(x, layer.weight.val(), bias.val(), stride, padding);
+    }
+    layer.forward(x)
+}
+
+/// `[stride, padding]` of a convolution the fused kernels cover.
+#[cfg(feature = "flex")]
+fn square_geometry(layer: &Conv2d) -> Option<[usize; 2]> {
+    use burn::nn::PaddingConfig2d;
+    let padding = match layer.padding {
+        PaddingConfig2d::Valid => 0,
+        PaddingConfig2d::Explicit(top, left, bottom, right)
+            if top == left && left == bottom && bottom == right =>
+        {
+            top
+        }
+        _ => return None,
+    };
+    let [kh, kw] = layer.kernel_size;
+    let [sh, sw] = layer.stride;
+    let plain = kh == kw && sh == sw && layer.dilation == [1, 1] && layer.groups == 1;
+    plain.then_some([sh, padding])
 }
 
 /// Whether `device` is the Flex CPU backend (never without the `flex` feature): for choices that

@@ -3,7 +3,7 @@
 //! class) embedding added in every block; self-attention at chosen resolutions; skip connections
 //! between the down and up paths.
 
-use crate::fused::silu;
+use crate::fused::{conv2d, silu};
 use crate::time::{TimeEmbedding, TimeFeatures};
 use burn::config::Config;
 use burn::module::Module;
@@ -152,14 +152,15 @@ impl ResBlock {
     }
 
     fn forward(&self, x: Tensor<4>, emb: &Tensor<2>) -> Tensor<4> {
-        let h = self.conv1.forward(silu(self.norm1.forward(x.clone())));
+        let h = conv2d(&self.conv1, silu(self.norm1.forward(x.clone())));
         let [b, c] = [h.dims()[0], h.dims()[1]];
         let h = h + self.emb.forward(silu(emb.clone())).reshape([b, c, 1, 1]);
-        let h = self
-            .conv2
-            .forward(self.dropout.forward(silu(self.norm2.forward(h))));
+        let h = conv2d(
+            &self.conv2,
+            self.dropout.forward(silu(self.norm2.forward(h))),
+        );
         let skip = match &self.skip {
-            Some(conv) => conv.forward(x),
+            Some(conv) => conv2d(conv, x),
             None => x,
         };
         skip + h
@@ -376,7 +377,7 @@ impl UNet {
             let b = y.dims()[0];
             emb = emb + table.forward(y.reshape([b, 1])).reshape([b as i64, -1]);
         }
-        let mut h = self.input.forward(x);
+        let mut h = conv2d(&self.input, x);
         let mut skips = vec![h.clone()];
         for (level, stages) in self.down.iter().enumerate() {
             for stage in stages {
@@ -384,7 +385,7 @@ impl UNet {
                 skips.push(h.clone());
             }
             if let Some(conv) = self.downsample.get(level) {
-                h = conv.forward(h);
+                h = conv2d(conv, h);
                 skips.push(h.clone());
             }
         }
@@ -400,9 +401,9 @@ impl UNet {
                 let [_, _, height, width] = h.dims();
                 let options = InterpolateOptions::new(InterpolateMode::Nearest)
                     .with_output_size([2 * height, 2 * width]);
-                h = conv.forward(interpolate(h, options));
+                h = conv2d(conv, interpolate(h, options));
             }
         }
-        self.output.forward(silu(self.out_norm.forward(h)))
+        conv2d(&self.output, silu(self.out_norm.forward(h)))
     }
 }

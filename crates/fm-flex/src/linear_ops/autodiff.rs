@@ -1,12 +1,13 @@
 //! The backward pass of the fused linear layer for burn's autodiff decorator.
 
 use super::LinearOps;
+use crate::tape::untape;
 use burn::backend::Backend;
 use burn::backend::autodiff::Autodiff;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, NodeGuard, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::tensor::FloatTensor;
 
 /// The graph node of one linear layer; it keeps `x` and `w` (shared buffers, not copies), which
@@ -103,16 +104,4 @@ impl<B: Backend + LinearOps, C: CheckpointStrategy> LinearOps for Autodiff<B, C>
             OpsKind::UnTracked(prep) => prep.finish(B::fused_linear_silu(x, w, b)),
         }
     }
-}
-
-/// The inner tensors of a layer's input, weight and bias, and their graph nodes.
-fn untape<B: Backend, C: CheckpointStrategy>(
-    x: FloatTensor<Autodiff<B, C>>,
-    w: FloatTensor<Autodiff<B, C>>,
-    b: FloatTensor<Autodiff<B, C>>,
-) -> ([FloatTensor<B>; 3], [NodeGuard; 3]) {
-    let (x, node_x) = x.into_parts();
-    let (w, node_w) = w.into_parts();
-    let (b, node_b) = b.into_parts();
-    ([x, w, b], [node_x, node_w, node_b])
 }

@@ -3,6 +3,7 @@
 
 use super::{LinearOps, composed};
 use crate::buffer::{contiguous, from_vec, new_f32, offsets, vec_f32};
+use crate::matrix::{Matrix, THIN, gemm_into};
 use crate::silu_ops::kernel;
 use burn::backend::flex::{Flex, FlexTensor};
 use burn::backend::{DType, Shape, TensorMetadata};
@@ -24,11 +25,6 @@ const ROWS: usize = 64;
 /// threads at 234-262 GFLOP/s where the split reached 255-295 (five interleaved runs; forward
 /// products: 345).
 const LONG_SUM: usize = 4;
-
-/// Products with fewer output columns than this (the last layer's, 2 for 2-D data) are split
-/// over the pool by rows, where gemm would run them on one thread; with a sum longer than their
-/// rows (that layer's weight gradient) they are computed transposed (`gemm_into`).
-const THIN: usize = 16;
 
 impl LinearOps for Flex {
     fn fused_linear(x: FlexTensor, w: FlexTensor, b: FlexTensor) -> FlexTensor {
@@ -132,63 +128,6 @@ fn bias_slice(b: &FlexTensor) -> &[f32] {
     &b.storage::<f32>()[start..end]
 }
 
-/// A strided `f32` matrix in a Flex tensor's storage: element `(i, j)` at
-/// `ptr + i rs + j cs`.
-#[derive(Clone, Copy)]
-struct Matrix {
-    ptr: *const f32,
-    rows: usize,
-    cols: usize,
-    rs: isize,
-    cs: isize,
-}
-
-// SAFETY: a `Matrix` is a read-only view; the storage it points into outlives every use (the
-// tensors are held by the caller across the product), so sharing it between threads is sound.
-unsafe impl Send for Matrix {}
-unsafe impl Sync for Matrix {}
-
-impl Matrix {
-    /// The view of a rank-2 `f32` tensor (any strides, as burn-flex's views leave them).
-    fn of(t: &FlexTensor) -> Option<Self> {
-        let layout = t.layout();
-        if t.dtype() != DType::F32 || layout.num_dims() != 2 {
-            return None;
-        }
-        let storage = t.storage::<f32>();
-        Some(Self {
-            // SAFETY: a layout's start offset lies inside its storage.
-            ptr: unsafe { storage.as_ptr().add(layout.start_offset()) },
-            rows: layout.shape()[0],
-            cols: layout.shape()[1],
-            rs: layout.strides()[0],
-            cs: layout.strides()[1],
-        })
-    }
-
-    /// Rows `start..start + rows` of this matrix.
-    fn rows_from(self, start: usize, rows: usize) -> Self {
-        assert!(start + rows <= self.rows, "rows_from: rows out of range");
-        Self {
-            // SAFETY: row `start` lies inside the viewed storage (checked above).
-            ptr: unsafe { self.ptr.offset(start as isize * self.rs) },
-            rows,
-            ..self
-        }
-    }
-
-    /// The transpose: the same elements, strides swapped.
-    fn t(self) -> Self {
-        Self {
-            rows: self.cols,
-            cols: self.rows,
-            rs: self.cs,
-            cs: self.rs,
-            ..self
-        }
-    }
-}
-
 /// `[bias rows +] lhs rhs` as a new row-major tensor of `shape` (`m n` elements), in gemm calls
 /// that accumulate onto the broadcast bias. `None` for an empty product (gemm would not write
 /// the output) or mismatched inner sizes.
@@ -268,69 +207,6 @@ fn split_sum(dst: &mut [MaybeUninit<f32>], lhs: Matrix, rhs: Matrix, accumulate:
 
 /// Elements per rayon task when adding partial products.
 const CHUNK_ADD: usize = 1 << 14;
-
-/// `dst = [dst +] lhs rhs` for a row-major `dst` of `lhs.rows x rhs.cols` elements, which must
-/// be initialised when `accumulate` is set.
-fn gemm_into(
-    dst: &mut [MaybeUninit<f32>],
-    lhs: Matrix,
-    rhs: Matrix,
-    accumulate: bool,
-    parallelism: gemm::Parallelism,
-) {
-    let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
-    assert!(
-        dst.len() == m * n && rhs.rows == k,
-        "gemm_into: shapes disagree"
-    );
-    if n < THIN && k > m && m >= THIN {
-        // A few output columns and a long sum (the last layer's weight gradient, 512 x 2 over
-        // a batch of 4096): gemm runs the transposed product 4x faster (0.35 ms against 1.43
-        // on one thread), as a row-major `n x m` that is then transposed into place.
-        let t = vec_f32(m * n, |t| {
-            gemm_into(t, rhs.t(), lhs.t(), false, parallelism)
-        });
-        for (i, row) in dst.chunks_mut(n).enumerate() {
-            for (j, d) in row.iter_mut().enumerate() {
-                // SAFETY: `dst` is initialised when `accumulate` is set.
-                let old = if accumulate {
-                    unsafe { d.assume_init() }
-                } else {
-                    0.0
-                };
-                *d = MaybeUninit::new(old + t[j * m + i]);
-            }
-        }
-        return;
-    }
-    // SAFETY: `dst` holds `m n` elements, written row-major (row stride `n`); `lhs` and `rhs`
-    // point into live storages with the given shapes and strides. gemm computes
-    // `dst = alpha dst + beta lhs rhs` and reads `dst` only when `read_dst` is set, which the
-    // caller does only once `dst` is initialised.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr().cast::<f32>(),
-            1,
-            n as isize,
-            accumulate,
-            lhs.ptr,
-            lhs.cs,
-            lhs.rs,
-            rhs.ptr,
-            rhs.cs,
-            rhs.rs,
-            if accumulate { 1.0 } else { 0.0 },
-            1.0,
-            false,
-            false,
-            false,
-            parallelism,
-        );
-    }
-}
 
 /// `sum_i g[i, :]` of a row-major `[m, n]` slice: partial sums over blocks of rows on rayon's
 /// pool, then their sum.

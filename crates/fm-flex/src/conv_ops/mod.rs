@@ -1,0 +1,132 @@
+//! A 2-D convolution as one fused operation per direction, with its three gradients.
+//!
+//! burn-flex runs a 2-D convolution as a 3-D one: a layout conversion of every input on one
+//! thread, a full im2col buffer, the input gradient's col2im image by image and the weight
+//! gradient as another convolution whose products are 9 columns wide (profiled: gemm's kernels
+//! were about a third of a U-Net step's convolution time). Here the batch is split over rayon's
+//! pool, one image per task, and each image is one `gemm` over its patch matrix:
+//! - forward: `y_n = w [co, c k k] x patches(x_n) [c k k, ho wo] + b`;
+//! - weight gradient: `sum_n g_n [co, ho wo] x patches(x_n)^T`, one partial sum per thread;
+//! - input gradient: `w^T g_n`, then added back into the image (col2im) in the same task.
+//!
+//! A 1x1 convolution with stride 1 and no padding uses the image itself as its patch matrix.
+
+mod autodiff;
+mod flex;
+mod patches;
+
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{Backend, Dispatch, backend_extension};
+use burn::tensor::Tensor;
+
+/// Fused 2-D convolution with a square `k x k` kernel, the same stride `s` and padding `p` on
+/// both axes (`geometry = [s, p]`), dilation 1 and one group: `x`: `[n, c, h, w]`, `w`:
+/// `[co, c, k, k]`, `b`: `[co]`, output `[n, co, ho, wo]` with `ho = (h + 2 p - k) / s + 1`
+/// (likewise `wo`). The default bodies are burn's own convolution and its gradients.
+#[backend_extension(Flex, Autodiff)]
+pub trait ConvOps: Backend {
+    /// `y = conv(x, w) + b`.
+    fn fused_conv2d(
+        x: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+        geometry: [usize; 2],
+    ) -> FloatTensor<Self> {
+        composed::conv2d::<Self>(x, w, b, geometry)
+    }
+
+    /// `dL/dx`: `[n, c, h, w]`, from the upstream gradient `g = dL/dy` (`x` gives the shape).
+    fn conv2d_grad_input(
+        x: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        g: FloatTensor<Self>,
+        geometry: [usize; 2],
+    ) -> FloatTensor<Self> {
+        composed::grad_input::<Self>(x, w, g, geometry)
+    }
+
+    /// `dL/dw`: `[co, c, k, k]`.
+    fn conv2d_grad_weight(
+        x: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        g: FloatTensor<Self>,
+        geometry: [usize; 2],
+    ) -> FloatTensor<Self> {
+        composed::grad_weight::<Self>(x, w, g, geometry)
+    }
+
+    /// `dL/db = sum over images and pixels of g`: `[co]`.
+    fn conv2d_grad_bias(
+        x: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+        g: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        composed::grad_bias::<Self>(x, b, g)
+    }
+}
+
+/// `conv(x, w) + b` on Flex tensors with stride `stride` and zero padding `padding` on both
+/// axes: `[n, c, h, w]`, `[co, c, k, k]`, `[co]` -> `[n, co, ho, wo]`.
+pub fn conv2d(
+    x: Tensor<4>,
+    w: Tensor<4>,
+    b: Tensor<1>,
+    stride: usize,
+    padding: usize,
+) -> Tensor<4> {
+    let y = <Dispatch as ConvOps>::fused_conv2d(
+        x.into_dispatch(),
+        w.into_dispatch(),
+        b.into_dispatch(),
+        [stride, padding],
+    );
+    Tensor::from_dispatch(y)
+}
+
+/// burn's own convolution and its gradients: the trait's defaults, and Flex's path for what
+/// its fused kernels do not cover.
+mod composed {
+    use burn::backend::Backend;
+    use burn::backend::ops::ConvOptions;
+    use burn::backend::tensor::FloatTensor;
+
+    /// burn's options for `geometry = [stride, padding]`.
+    fn options([stride, padding]: [usize; 2]) -> ConvOptions<2> {
+        ConvOptions::new([stride; 2], [padding; 2], [1, 1], 1)
+    }
+
+    pub fn conv2d<B: Backend>(
+        x: FloatTensor<B>,
+        w: FloatTensor<B>,
+        b: FloatTensor<B>,
+        geometry: [usize; 2],
+    ) -> FloatTensor<B> {
+        B::conv2d(x, w, Some(b), options(geometry))
+    }
+
+    pub fn grad_input<B: Backend>(
+        x: FloatTensor<B>,
+        w: FloatTensor<B>,
+        g: FloatTensor<B>,
+        geometry: [usize; 2],
+    ) -> FloatTensor<B> {
+        B::conv2d_x_backward(x, w, g, options(geometry))
+    }
+
+    pub fn grad_weight<B: Backend>(
+        x: FloatTensor<B>,
+        w: FloatTensor<B>,
+        g: FloatTensor<B>,
+        geometry: [usize; 2],
+    ) -> FloatTensor<B> {
+        B::conv2d_weight_backward(x, w, g, options(geometry))
+    }
+
+    pub fn grad_bias<B: Backend>(
+        x: FloatTensor<B>,
+        b: FloatTensor<B>,
+        g: FloatTensor<B>,
+    ) -> FloatTensor<B> {
+        B::conv2d_bias_backward(x, b, g)
+    }
+}

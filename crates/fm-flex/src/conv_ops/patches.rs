@@ -1,0 +1,155 @@
+//! The shape of a convolution and its patch matrix (im2col) of one image, gathered and added
+//! back (col2im).
+
+use crate::matrix::Matrix;
+
+/// The sizes of one fused convolution (square kernel, dilation 1, one group).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ConvShape {
+    /// Images, input channels, input rows and columns.
+    pub n: usize,
+    pub c: usize,
+    pub h: usize,
+    pub w: usize,
+    /// Output channels, kernel size, stride, padding.
+    pub co: usize,
+    pub k: usize,
+    pub s: usize,
+    pub p: usize,
+    /// Output rows and columns.
+    pub ho: usize,
+    pub wo: usize,
+}
+
+impl ConvShape {
+    /// The shape of `x [n, c, h, w]` convolved with `w [co, c, k, k]` at `[stride, padding]`;
+    /// `None` when they do not fit together, the kernel is not square or larger than the
+    /// padded image, or any size is zero.
+    pub fn new(x: &[usize], w: &[usize], [s, p]: [usize; 2]) -> Option<Self> {
+        let (&[n, c, h, wd], &[co, ci, k, kw]) = (x, w) else {
+            return None;
+        };
+        let fits = ci == c && kw == k && s > 0 && k > 0 && h + 2 * p >= k && wd + 2 * p >= k;
+        let nonzero = n * c * h * wd * co > 0;
+        (fits && nonzero).then(|| Self {
+            n,
+            c,
+            h,
+            w: wd,
+            co,
+            k,
+            s,
+            p,
+            ho: (h + 2 * p - k) / s + 1,
+            wo: (wd + 2 * p - k) / s + 1,
+        })
+    }
+
+    /// Rows of the patch matrix: `c k k`.
+    pub fn patch_rows(&self) -> usize {
+        self.c * self.k * self.k
+    }
+
+    /// Output pixels of an image: `ho wo`, the patch matrix's columns.
+    pub fn pixels(&self) -> usize {
+        self.ho * self.wo
+    }
+
+    /// Elements of one input image.
+    pub fn image(&self) -> usize {
+        self.c * self.h * self.w
+    }
+
+    /// A 1x1 convolution with stride 1 and no padding, whose patch matrix is the image itself.
+    pub fn pointwise(&self) -> bool {
+        self.k == 1 && self.s == 1 && self.p == 0
+    }
+
+    /// The patch matrix of the image `x` (`[c, h, w]`) as a `[c k k, ho wo]` matrix: `x` itself
+    /// for a pointwise convolution, else gathered into `buf`.
+    pub fn patches(&self, x: &[f32], buf: &mut Vec<f32>) -> Matrix {
+        let (rows, cols) = (self.patch_rows(), self.pixels());
+        if self.pointwise() {
+            return Matrix::row_major(x, rows, cols);
+        }
+        buf.resize(rows * cols, 0.0);
+        self.walk(|row, oh, segment| {
+            let out = &mut buf[row * cols + oh * self.wo..][..self.wo];
+            let Some(Segment { start, lo, hi }) = segment else {
+                out.fill(0.0);
+                return;
+            };
+            out[..lo].fill(0.0);
+            out[hi..].fill(0.0);
+            if self.s == 1 {
+                out[lo..hi].copy_from_slice(&x[start..start + hi - lo]);
+            } else {
+                for (o, i) in out[lo..hi].iter_mut().zip((start..).step_by(self.s)) {
+                    *o = x[i];
+                }
+            }
+        });
+        Matrix::row_major(buf, rows, cols)
+    }
+
+    /// Adds the patch matrix `cols` (`[c k k, ho wo]`) back into the image `dx` (`[c, h, w]`):
+    /// each pixel gets the sum over the patches that contain it (the transpose of
+    /// [`patches`](Self::patches)).
+    pub fn add_patches(&self, cols: &[f32], dx: &mut [f32]) {
+        let pixels = self.pixels();
+        self.walk(|row, oh, segment| {
+            let Some(Segment { start, lo, hi }) = segment else {
+                return;
+            };
+            let src = &cols[row * pixels + oh * self.wo..][lo..hi];
+            if self.s == 1 {
+                dx[start..start + hi - lo]
+                    .iter_mut()
+                    .zip(src)
+                    .for_each(|(d, &v)| *d += v);
+            } else {
+                for (&v, i) in src.iter().zip((start..).step_by(self.s)) {
+                    dx[i] += v;
+                }
+            }
+        });
+    }
+
+    /// Calls `f(row, oh, segment)` for every patch-matrix row `(ch, i, j)` and output row `oh`,
+    /// with the output columns `lo..hi` whose input lies inside the image, the first of them
+    /// at `start` in the image, or `None` when input row `oh s + i - p` is padding.
+    fn walk(&self, mut f: impl FnMut(usize, usize, Option<Segment>)) {
+        let (k, s, p) = (self.k, self.s, self.p);
+        for ch in 0..self.c {
+            for i in 0..k {
+                for j in 0..k {
+                    let row = (ch * k + i) * k + j;
+                    // Output columns with 0 <= ow s + j - p < w.
+                    let lo = p.saturating_sub(j).div_ceil(s).min(self.wo);
+                    let hi = if self.w + p > j {
+                        ((self.w + p - j - 1) / s + 1).min(self.wo)
+                    } else {
+                        0
+                    };
+                    for oh in 0..self.ho {
+                        let ih = (oh * s + i).checked_sub(p).filter(|&ih| ih < self.h);
+                        let segment = ih.filter(|_| lo < hi).map(|ih| Segment {
+                            start: (ch * self.h + ih) * self.w + lo * s + j - p,
+                            lo,
+                            hi,
+                        });
+                        f(row, oh, segment);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Output columns `lo..hi` of one patch-matrix row segment, read from the image at `start`,
+/// `start + s`, ...
+struct Segment {
+    start: usize,
+    lo: usize,
+    hi: usize,
+}

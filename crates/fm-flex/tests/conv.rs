@@ -1,0 +1,151 @@
+//! The fused convolution against burn's `conv2d`: values and the gradients of input, weight and
+//! bias, for odd image sizes, strides 1 and 2, kernels 1, 3 and 5, with and without padding,
+//! batches smaller and larger than the pool, one and three threads, views and half precision.
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
+use burn::tensor::{DType, Device, Distribution, Tensor};
+
+/// `(n, c, h, w, co, k, stride, padding)`.
+type Case = (usize, usize, usize, usize, usize, usize, usize, usize);
+
+const CASES: [Case; 8] = [
+    (3, 5, 9, 7, 4, 3, 1, 1),     // the U-Nets' 3x3, odd sizes
+    (2, 4, 8, 8, 6, 3, 2, 1),     // their stride-2 downsampling
+    (4, 6, 5, 5, 3, 1, 1, 0),     // their 1x1 skip projection: the image is the patch matrix
+    (1, 3, 6, 6, 2, 3, 1, 0),     // one image: gemm threads instead of the batch
+    (5, 2, 7, 9, 3, 3, 2, 0),     // stride 2 without padding, odd sizes
+    (2, 3, 4, 4, 5, 5, 1, 2),     // a 5x5 kernel as large as the image
+    (2, 8, 11, 11, 4, 1, 2, 0),   // 1x1 with stride 2: gathered, not the image itself
+    (7, 16, 14, 14, 32, 3, 1, 1), // a U-Net level's size, batch over the pool
+];
+
+fn max_rel_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
+    let scale = b.clone().abs().max().into_scalar::<f32>().max(1.0);
+    (a - b).abs().max().into_scalar::<f32>() / scale
+}
+
+/// Input, weight and bias of `case`, drawn on `dev`.
+fn operands(case: Case, dev: &Device) -> (Tensor<4>, Tensor<4>, Tensor<1>) {
+    let (n, c, h, w, co, k, _, _) = case;
+    let normal = Distribution::Normal(0.0, 1.0);
+    (
+        Tensor::random([n, c, h, w], normal, dev),
+        Tensor::random([co, c, k, k], normal, dev),
+        Tensor::random([co], normal, dev),
+    )
+}
+
+fn burn_conv(x: Tensor<4>, w: Tensor<4>, b: Tensor<1>, case: Case) -> Tensor<4> {
+    let (.., s, p) = case;
+    conv2d(x, w, Some(b), ConvOptions::new([s, s], [p, p], [1, 1], 1))
+}
+
+fn fused_conv(x: Tensor<4>, w: Tensor<4>, b: Tensor<1>, case: Case) -> Tensor<4> {
+    let (.., s, p) = case;
+    fm_flex::conv2d(x, w, b, s, p)
+}
+
+fn in_pools(threads: &[usize], run: impl Fn(usize) + Sync) {
+    for &t in threads {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(t)
+            .build()
+            .expect("a thread pool");
+        pool.install(|| run(t));
+    }
+}
+
+#[test]
+fn forward_matches_burn_conv2d() {
+    let dev = Device::flex();
+    in_pools(&[1, 3], |threads| {
+        for case in CASES {
+            dev.seed(3);
+            let (x, w, b) = operands(case, &dev);
+            let fused = fused_conv(x.clone(), w.clone(), b.clone(), case);
+            let burn = burn_conv(x, w, b, case);
+            assert_eq!(fused.dims(), burn.dims(), "{case:?}");
+            let diff = max_rel_diff(fused, burn);
+            assert!(diff < 1e-5, "{case:?}, {threads} threads: {diff}");
+        }
+    });
+}
+
+/// Gradients of `sum(r * conv(x))` for input, weight and bias agree with burn's autodiff of its
+/// own convolution.
+#[test]
+fn gradients_match_burn_autodiff() {
+    let dev = Device::flex().autodiff();
+    in_pools(&[1, 3], |threads| {
+        for case in CASES {
+            dev.seed(5);
+            let (x, w, b) = operands(case, &dev);
+            let (x, w, b) = (x.require_grad(), w.require_grad(), b.require_grad());
+            let y = burn_conv(x.clone(), w.clone(), b.clone(), case);
+            let r = Tensor::<4>::random(y.dims(), Distribution::Normal(0.0, 1.0), &dev);
+            let grads_of = |y: Tensor<4>| {
+                let g = (y * r.clone()).sum().backward();
+                (
+                    x.grad(&g).expect("x is tracked"),
+                    w.grad(&g).expect("w is tracked"),
+                    b.grad(&g).expect("b is tracked"),
+                )
+            };
+            let (fx, fw, fb) = grads_of(fused_conv(x.clone(), w.clone(), b.clone(), case));
+            let (bx, bw, bb) = grads_of(y);
+            let at = format!("{case:?}, {threads} threads");
+            assert!(max_rel_diff(fx, bx) < 1e-5, "dx {at}");
+            assert!(max_rel_diff(fw, bw) < 1e-5, "dw {at}");
+            assert!(max_rel_diff(fb, bb) < 1e-5, "db {at}");
+        }
+    });
+}
+
+/// Data into the first convolution is not tracked: the weight and bias still get gradients.
+#[test]
+fn untracked_input_still_trains_the_convolution() {
+    let dev = Device::flex().autodiff();
+    dev.seed(6);
+    let case = CASES[0];
+    let (x, w, b) = operands(case, &dev);
+    let (w, b) = (w.require_grad(), b.require_grad());
+    let g = fused_conv(x.clone(), w.clone(), b.clone(), case)
+        .sum()
+        .backward();
+    assert!(x.grad(&g).is_none());
+    let reference = burn_conv(x, w.clone(), b.clone(), case).sum().backward();
+    let (fw, bw) = (w.grad(&g).unwrap(), w.grad(&reference).unwrap());
+    assert!(max_rel_diff(fw, bw) < 1e-5);
+    assert!(max_rel_diff(b.grad(&g).unwrap(), b.grad(&reference).unwrap()) < 1e-5);
+}
+
+/// Views (a permuted input, a sliced weight) are read through their layout.
+#[test]
+fn views_match_burn_conv2d() {
+    let dev = Device::flex();
+    dev.seed(7);
+    let case = (3, 4, 6, 5, 2, 3, 1, 1);
+    let normal = Distribution::Normal(0.0, 1.0);
+    let x = Tensor::<4>::random([3, 6, 5, 4], normal, &dev).permute([0, 3, 1, 2]);
+    let w = Tensor::<4>::random([4, 4, 3, 3], normal, &dev).slice([1..3, 0..4, 0..3, 0..3]);
+    let b = Tensor::<1>::random([2], normal, &dev);
+    let fused = fused_conv(x.clone(), w.clone(), b.clone(), case);
+    assert!(max_rel_diff(fused, burn_conv(x, w, b, case)) < 1e-5);
+}
+
+/// Half precision and unfitting geometries take burn's own convolution (same results).
+#[test]
+fn other_dtypes_take_burn_conv2d() {
+    let dev = Device::flex();
+    dev.seed(8);
+    let case = CASES[1];
+    let (x, w, b) = operands(case, &dev);
+    let (x, w, b) = (x.cast(DType::F16), w.cast(DType::F16), b.cast(DType::F16));
+    let fused = fused_conv(x.clone(), w.clone(), b.clone(), case);
+    assert_eq!(fused.dtype(), DType::F16);
+    let diff = max_rel_diff(
+        fused.cast(DType::F32),
+        burn_conv(x, w, b, case).cast(DType::F32),
+    );
+    assert!(diff < 1e-3, "{diff}");
+}
