@@ -49,3 +49,9 @@ pub fn offsets(t: &FlexTensor) -> (usize, usize) {
         .contiguous_offsets()
         .expect("to_contiguous gives a dense layout")
 }
+
+/// The elements of a [`contiguous`] `f32` tensor.
+pub fn dense(t: &FlexTensor) -> &[f32] {
+    let (start, end) = offsets(t);
+    &t.storage::<f32>()[start..end]
+}

@@ -26,6 +26,7 @@ mod buffer;
 mod conv_ops;
 mod linear_ops;
 mod matrix;
+mod norm_ops;
 mod optim;
 mod silu_ops;
 mod tape;
@@ -33,6 +34,7 @@ mod tape;
 pub use adam::{AdamStep, adam_update};
 pub use conv_ops::conv2d;
 pub use linear_ops::{linear, linear_silu};
+pub use norm_ops::group_norm_silu;
 pub use optim::{FusedAdam, FusedAdamConfig};
 pub use silu_ops::silu;
 

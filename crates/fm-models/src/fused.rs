@@ -4,8 +4,8 @@
 //! it calls `fm-flex`'s one-pass kernel; everywhere else it is burn's own composition, so a user
 //! of `fm-models` on wgpu or CUDA compiles none of the kernels.
 
-use burn::nn::Linear;
 use burn::nn::conv::Conv2d;
+use burn::nn::{GroupNorm, Linear};
 use burn::tensor::{Tensor, activation};
 
 /// `x sigmoid(x)`, any shape.
@@ -53,6 +53,18 @@ pub fn conv2d(layer: &Conv2d, x: Tensor<4>) -> Tensor<4> {
         return fm_flex::conv2d(x, layer.weight.val(), bias.val(), stride, padding);
     }
     layer.forward(x)
+}
+
+/// `silu(norm.forward(x))` for `x`: `[B, c, h, w]`, as one operation per direction on Flex
+/// (statistics, affine and activation in one task per image and group).
+pub fn group_norm_silu(norm: &GroupNorm, x: Tensor<4>) -> Tensor<4> {
+    #[cfg(feature = "flex")]
+    if let (Some(gamma), Some(beta)) = (&norm.gamma, &norm.beta)
+        && fm_flex::is_flex(&x.device())
+    {
+        return fm_flex::group_norm_silu(x, gamma.val(), beta.val(), norm.num_groups, norm.epsilon);
+    }
+    silu(norm.forward(x))
 }
 
 /// `[stride, padding]` of a convolution the fused kernels cover.

@@ -3,7 +3,7 @@
 //! class) embedding added in every block; self-attention at chosen resolutions; skip connections
 //! between the down and up paths.
 
-use crate::fused::{conv2d, silu};
+use crate::fused::{conv2d, group_norm_silu, silu};
 use crate::time::{TimeEmbedding, TimeFeatures};
 use burn::config::Config;
 use burn::module::Module;
@@ -152,12 +152,12 @@ impl ResBlock {
     }
 
     fn forward(&self, x: Tensor<4>, emb: &Tensor<2>) -> Tensor<4> {
-        let h = conv2d(&self.conv1, silu(self.norm1.forward(x.clone())));
+        let h = conv2d(&self.conv1, group_norm_silu(&self.norm1, x.clone()));
         let [b, c] = [h.dims()[0], h.dims()[1]];
         let h = h + self.emb.forward(silu(emb.clone())).reshape([b, c, 1, 1]);
         let h = conv2d(
             &self.conv2,
-            self.dropout.forward(silu(self.norm2.forward(h))),
+            self.dropout.forward(group_norm_silu(&self.norm2, h)),
         );
         let skip = match &self.skip {
             Some(conv) => conv2d(conv, x),
@@ -404,6 +404,6 @@ impl UNet {
                 h = conv2d(conv, interpolate(h, options));
             }
         }
-        conv2d(&self.output, silu(self.out_norm.forward(h)))
+        conv2d(&self.output, group_norm_silu(&self.out_norm, h))
     }
 }

@@ -4,7 +4,7 @@
 
 use super::patches::ConvShape;
 use super::{ConvOps, composed};
-use crate::buffer::{contiguous, from_vec, offsets, vec_f32};
+use crate::buffer::{contiguous, dense, from_vec, vec_f32};
 use crate::matrix::{Matrix, gemm_into};
 use burn::backend::flex::{Flex, FlexTensor};
 use burn::backend::{DType, TensorMetadata};
@@ -95,12 +95,6 @@ fn fits(tensors: &[&FlexTensor], geometry: [usize; 2]) -> Option<ConvShape> {
 /// Whether `g` has the convolution's output shape.
 fn output_is(g: &FlexTensor, s: &ConvShape) -> bool {
     g.shape().as_slice() == [s.n, s.co, s.ho, s.wo]
-}
-
-/// The elements of a [`contiguous`] tensor.
-fn dense(t: &FlexTensor) -> &[f32] {
-    let (start, end) = offsets(t);
-    &t.storage::<f32>()[start..end]
 }
 
 /// gemm's threads for one image's product: none when the images alone keep the pool busy.

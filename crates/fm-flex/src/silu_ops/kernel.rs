@@ -50,6 +50,28 @@ pub fn silu_backward_inplace(x: &[f32], g: &mut [f32]) {
         });
 }
 
+/// `h[i] <- silu(a x[i] + b)` on the calling thread (the caller splits the work): a
+/// normalised channel's scale, shift and activation in one pass.
+pub fn affine_silu(x: &[f32], a: f32, b: f32, h: &mut [MaybeUninit<f32>]) {
+    assert_eq!(
+        x.len(),
+        h.len(),
+        "affine_silu: input and output lengths differ"
+    );
+    Arch::new().dispatch(Fill(h, x, move |v| silu_of(a * v + b)));
+}
+
+/// `g[i] <- g[i] silu'(a x[i] + b)` in place, on the calling thread: the gradient of
+/// [`affine_silu`]'s output with respect to `a x + b`.
+pub fn affine_silu_backward_inplace(x: &[f32], a: f32, b: f32, g: &mut [f32]) {
+    assert_eq!(
+        x.len(),
+        g.len(),
+        "affine_silu: input and gradient lengths differ"
+    );
+    Arch::new().dispatch(Zip(g, Some(x), move |g, v| silu_grad(g, a * v + b)));
+}
+
 /// `z[i, j] <- v sigmoid(v)` with `v = z[i, j] + b[j]`, in place, for row-major `z`: `[m, n]`
 /// with `n = b.len()`: the bias and SiLU after a linear layer's product, in one pass.
 pub fn bias_silu_inplace(z: &mut [f32], b: &[f32]) {
