@@ -253,23 +253,14 @@ fn a_stalled_rank_ends_the_job_after_the_timeout_and_the_run_resumes() {
     let run = dir.path().join("run");
     let (job, rank) = started_job(&run, "2");
     // A stopped process is not dead: mpirun does not notice, only the timeout does.
-    assert!(
-        Command::new("kill")
-            .args(["-STOP", &rank.to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
+    signal("-STOP", rank);
     let (code, stderr) = ended_within(job, Duration::from_secs(60));
     assert_eq!(code, Some(124), "{stderr}");
     assert!(
         stderr.contains("got no answer from the other ranks within 2 s"),
         "{stderr}"
     );
-    let last = latest_step(&run);
-    let report = resumed(&run, 3, &(last + 30).to_string());
-    assert_eq!(report["resumed_from"], last);
-    assert_eq!(report["step"], last + 30);
+    resumes_for_30_steps(&run, 3);
 }
 
 #[test]
@@ -277,19 +268,27 @@ fn a_killed_rank_ends_the_job_and_the_run_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     let (job, rank) = started_job(&run, "300");
-    assert!(
-        Command::new("kill")
-            .args(["-KILL", &rank.to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
+    signal("-KILL", rank);
     // mpirun notices the death and ends the job, long before the collective's timeout.
     let (code, stderr) = ended_within(job, Duration::from_secs(60));
     assert_ne!(code, Some(0), "{stderr}");
     assert!(stderr.contains("signal 9"), "{stderr}");
-    let last = latest_step(&run);
-    let report = resumed(&run, 1, &(last + 30).to_string());
+    resumes_for_30_steps(&run, 1);
+}
+
+/// Sends `signal` (as `kill` spells it) to `pid`.
+fn signal(signal: &str, pid: u32) {
+    let sent = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill {signal} {pid}");
+}
+
+/// `--resume` with `ranks` ranks continues `run` from its newest checkpoint for 30 more steps.
+fn resumes_for_30_steps(run: &Path, ranks: usize) {
+    let last = latest_step(run);
+    let report = resumed(run, ranks, &(last + 30).to_string());
     assert_eq!(report["resumed_from"], last);
     assert_eq!(report["step"], last + 30);
 }
