@@ -51,7 +51,7 @@ mod state;
 mod sweep;
 mod tableau;
 
-pub use control::{Adaptive, StepControl};
+pub use control::{Adaptive, ErrorNorm, StepControl};
 pub use divergence::{Divergence, Probes};
 pub use field::VectorField;
 pub use likelihood::{LogLikelihood, gaussian_log_prob, log_likelihood};

@@ -1,6 +1,6 @@
 //! The one solve entry point: [`solve`] with a [`SolverConfig`] of orthogonal parts.
 
-use crate::control::{Adaptive, StepControl};
+use crate::control::{Adaptive, ErrorNorm, StepControl};
 use crate::dense::{Dense, StepEnds};
 use crate::field::VectorField;
 use crate::method::Method;
@@ -36,6 +36,15 @@ impl SolverConfig {
             control: StepControl::Adaptive(Adaptive::new(rtol, atol)),
             save: SaveAt::Final,
         }
+    }
+
+    /// The same solver with its adaptive steps' error measured by `norm` (fixed steps have
+    /// none to measure).
+    pub fn with_error_norm(mut self, norm: ErrorNorm) -> Self {
+        if let StepControl::Adaptive(adaptive) = &mut self.control {
+            adaptive.norm = norm;
+        }
+        self
     }
 
     /// The same solver, saving `save`.
@@ -571,7 +580,10 @@ fn solve_adaptive<S: OdeState, F: VectorField<S> + ?Sized>(
         let error = step
             .error
             .expect("adaptive methods carry an error estimate");
-        let norm = error.scaled_rms(&y, &step.y1, ctrl.rtol, ctrl.atol);
+        let norm = match ctrl.norm {
+            ErrorNorm::Rms => error.scaled_rms(&y, &step.y1, ctrl.rtol, ctrl.atol),
+            ErrorNorm::PerSample => error.scaled_sample_max(&y, &step.y1, ctrl.rtol, ctrl.atol),
+        };
         if norm <= 1.0 {
             let t_next = if lands { t1 } else { t + dir * h_try };
             let f1 = match (tab.fsal, step.ks.last()) {

@@ -14,6 +14,14 @@ pub trait OdeState: Clone {
     /// composite state, the largest of its parts' norms (torchdiffeq's mixed norm).
     fn scaled_rms(&self, a: &Self, b: &Self, rtol: f64, atol: f64) -> f64;
 
+    /// The largest over the samples (the first axis) of each sample's root-mean-square of the
+    /// same ratio ([`ErrorNorm::PerSample`](crate::ErrorNorm::PerSample)); for a composite
+    /// state, the largest of its parts'. A state without a batch axis keeps the default, its
+    /// [`scaled_rms`](Self::scaled_rms).
+    fn scaled_sample_max(&self, a: &Self, b: &Self, rtol: f64, atol: f64) -> f64 {
+        self.scaled_rms(a, b, rtol, atol)
+    }
+
     /// Whether every element is finite.
     fn is_finite(&self) -> bool;
 }
@@ -36,19 +44,40 @@ impl<const D: usize> OdeState for Tensor<D> {
     }
 
     fn scaled_rms(&self, a: &Self, b: &Self, rtol: f64, atol: f64) -> f64 {
-        let scale = a
-            .clone()
-            .abs()
-            .max_pair(b.clone().abs())
-            .mul_scalar(rtol)
-            .add_scalar(atol);
-        let ratio = self.clone() / scale;
+        let ratio = scaled_ratio(self, a, b, rtol, atol);
         ratio.square().mean().sqrt().into_scalar::<f64>()
+    }
+
+    fn scaled_sample_max(&self, a: &Self, b: &Self, rtol: f64, atol: f64) -> f64 {
+        let ratio = scaled_ratio(self, a, b, rtol, atol);
+        let samples = ratio.dims()[0];
+        let per_sample = ratio.square().reshape([samples as i64, -1]).mean_dim(1);
+        // A max need not propagate NaN: adding 0 times the sum makes any non-finite sample's
+        // norm NaN, which rejects the step as the RMS norm does. One read-back.
+        let guard = per_sample.clone().sum().mul_scalar(0.0);
+        (per_sample.max() + guard).sqrt().into_scalar::<f64>()
     }
 
     fn is_finite(&self) -> bool {
         Tensor::is_finite(self.clone()).all().into_scalar::<bool>()
     }
+}
+
+/// `e / (atol + rtol max(|a|, |b|))`, element-wise.
+fn scaled_ratio<const D: usize>(
+    e: &Tensor<D>,
+    a: &Tensor<D>,
+    b: &Tensor<D>,
+    rtol: f64,
+    atol: f64,
+) -> Tensor<D> {
+    let scale = a
+        .clone()
+        .abs()
+        .max_pair(b.clone().abs())
+        .mul_scalar(rtol)
+        .add_scalar(atol);
+    e.clone() / scale
 }
 
 /// A scalar ODE, for experiments and tests without tensors.
@@ -78,16 +107,24 @@ impl<A: OdeState, B: OdeState> OdeState for (A, B) {
 
     fn scaled_rms(&self, a: &Self, b: &Self, rtol: f64, atol: f64) -> f64 {
         let first = self.0.scaled_rms(&a.0, &b.0, rtol, atol);
-        let second = self.1.scaled_rms(&a.1, &b.1, rtol, atol);
-        // NaN must win, so that a non-finite part rejects the step.
-        if first.is_nan() || second.is_nan() {
-            f64::NAN
-        } else {
-            first.max(second)
-        }
+        nan_max(first, self.1.scaled_rms(&a.1, &b.1, rtol, atol))
+    }
+
+    fn scaled_sample_max(&self, a: &Self, b: &Self, rtol: f64, atol: f64) -> f64 {
+        let first = self.0.scaled_sample_max(&a.0, &b.0, rtol, atol);
+        nan_max(first, self.1.scaled_sample_max(&a.1, &b.1, rtol, atol))
     }
 
     fn is_finite(&self) -> bool {
         self.0.is_finite() && self.1.is_finite()
+    }
+}
+
+/// The larger of two norms, NaN when either is: a non-finite part must reject the step.
+fn nan_max(first: f64, second: f64) -> f64 {
+    if first.is_nan() || second.is_nan() {
+        f64::NAN
+    } else {
+        first.max(second)
     }
 }
