@@ -7,6 +7,7 @@ mod report;
 mod speed;
 mod table;
 mod torch;
+mod torch_images;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
@@ -29,6 +30,9 @@ pub enum Section {
     Speed,
     /// The PyTorch reference side by side, A B A B (needs FM_TORCH_PYTHON).
     Pytorch,
+    /// The U-Net against its PyTorch twin (unet_bench.py), A B A B (needs FM_TORCH_PYTHON and
+    /// the MNIST data).
+    PytorchImages,
     /// The criterion micro-benchmarks of benches/.
     Criterion,
 }
@@ -40,11 +44,12 @@ pub struct BenchArgs {
     /// 20; MNIST most of the rest).
     #[arg(long)]
     quick: bool,
-    /// Sections to run, comma-separated [default: table, mnist, sweep, speed; pytorch with
-    /// --vs-pytorch].
+    /// Sections to run, comma-separated [default: table, mnist, sweep, speed; pytorch and
+    /// pytorch-images with --vs-pytorch].
     #[arg(long, value_delimiter = ',')]
     only: Vec<Section>,
-    /// Race the PyTorch reference (../shared/reference/fm2d_bench.py) with the Python named by
+    /// Race the PyTorch references (../shared/reference/fm2d_bench.py for 2-D, unet_bench.py
+    /// for images; FM_TORCH_SCRIPT and FM_TORCH_UNET override them) with the Python named by
     /// FM_TORCH_PYTHON; skipped with a message when it is not set.
     #[arg(long)]
     vs_pytorch: bool,
@@ -96,6 +101,9 @@ pub struct Scale {
     pub race_steps: usize,
     pub race_sample_steps: usize,
     pub rounds: usize,
+    /// Image race: timed U-Net training steps, and the steps of the run both sample from.
+    pub image_race_steps: usize,
+    pub image_sample_steps: usize,
 }
 
 impl Scale {
@@ -118,6 +126,8 @@ impl Scale {
                 race_steps: 10,
                 race_sample_steps: 20,
                 rounds: 2,
+                image_race_steps: 3,
+                image_sample_steps: 2,
             }
         } else {
             Scale {
@@ -137,6 +147,8 @@ impl Scale {
                 race_steps: 60,
                 race_sample_steps: 500,
                 rounds: 2,
+                image_race_steps: 20,
+                image_sample_steps: 60,
             }
         }
     }
@@ -170,7 +182,7 @@ pub fn run(args: &BenchArgs) -> Result<bool> {
             Section::Speed,
         ];
         if args.vs_pytorch {
-            s.push(Section::Pytorch);
+            s.extend([Section::Pytorch, Section::PytorchImages]);
         }
         s
     } else {
@@ -205,6 +217,7 @@ pub fn run(args: &BenchArgs) -> Result<bool> {
                 speed::speed(&fm, &scale, &out, &devices, args.gpu, &data)
             }
             Section::Pytorch => torch::race(&fm, &scale, &out, &root),
+            Section::PytorchImages => torch_images::race(&fm, &scale, &out, &root, &data),
             Section::Criterion => criterion(&root, args.features.as_deref()),
         };
         let key = format!("{section:?}").to_lowercase();

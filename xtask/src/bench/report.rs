@@ -205,6 +205,33 @@ pub fn markdown(r: &Value) -> String {
             }),
         );
     }
+    if let Some(s) = section(&mut md, "Images against PyTorch", &r["pytorchimages"]) {
+        let header = [
+            "threads",
+            "batch",
+            "ours steps/s",
+            "PyTorch steps/s",
+            "ratio of medians",
+        ];
+        table(
+            &mut md,
+            &header,
+            rows(&s["training"]).map(|row| {
+                vec![
+                    row["threads"].to_string(),
+                    text(&row["batch"]).into(),
+                    num(&row["ours_median"], 3),
+                    num(&row["pytorch_median"], 3),
+                    num(&row["ratio_of_medians"], 2),
+                ]
+            }),
+        );
+        let _ = writeln!(
+            md,
+            "\nmidpoint sampling, speed-up per evaluation: {}",
+            num(&s["sampling"]["speedup_per_nfe"], 2)
+        );
+    }
     md
 }
 
@@ -229,6 +256,9 @@ mod tests {
             "pytorch": { "settings": "P",
                 "training": [{ "threads": 1, "ours_median": 3.66, "pytorch_median": 5.49, "ratio_of_medians": 0.667 }],
                 "sampling": [{ "solver": "dopri5", "ours_s_per_nfe": 1.251, "pytorch_s_per_nfe": 0.508, "speedup_per_nfe": 0.406 }] },
+            "pytorchimages": { "settings": "I",
+                "training": [{ "threads": 2, "batch": "32", "ours_median": 2.75, "pytorch_median": 3.8, "ratio_of_medians": 0.7237 }],
+                "sampling": { "speedup_per_nfe": 0.9012 } },
         });
         let md = markdown(&report);
         assert!(
@@ -245,6 +275,8 @@ mod tests {
         assert!(md.contains("error: run the table section first"), "{md}");
         assert!(md.contains("| 1 | 3.66 | 5.49 | 0.67 |"), "{md}");
         assert!(md.contains("| dopri5 | 1251.0 | 508.0 | 0.41 |"), "{md}");
+        assert!(md.contains("| 2 | 32 | 2.750 | 3.800 | 0.72 |"), "{md}");
+        assert!(md.contains("speed-up per evaluation: 0.90"), "{md}");
         // A section that did not run is left out.
         assert!(!md.contains("## Speed"), "{md}");
     }

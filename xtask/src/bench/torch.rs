@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Runs the reference script with `args`; returns the JSON of its last stdout line.
-fn reference(python: &str, script: &Path, args: &[String]) -> Result<Value> {
+pub(super) fn reference(python: &str, script: &Path, args: &[String]) -> Result<Value> {
     let out = Command::new(python)
         .arg(script)
         .args(args)
@@ -29,7 +29,7 @@ fn reference(python: &str, script: &Path, args: &[String]) -> Result<Value> {
         .context("the reference printed no JSON")
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(super) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     let n = v.len();
     if n % 2 == 1 {
