@@ -70,6 +70,18 @@ struct Side<'a> {
 }
 
 impl Side<'_> {
+    /// `fm train`'s flags for the twin's setting: the `mnist` preset on MNIST at batch 32.
+    fn train_args(&self) -> [&str; 6] {
+        [
+            "--data",
+            self.spec,
+            "--model",
+            "mnist",
+            "--batch-size",
+            BATCH,
+        ]
+    }
+
     /// One training row: both sides' steps/s over `rounds` turns and the ratio of medians.
     fn training(
         &self,
@@ -85,20 +97,12 @@ impl Side<'_> {
                 "pytorch-images: training, {threads} threads, round {}",
                 round + 1
             );
-            let args = [
-                "--data",
-                self.spec,
-                "--model",
-                "mnist",
-                "--batch-size",
-                BATCH,
-            ];
             ours.push(train_speed(
                 &self.fm.threads(threads),
                 &run,
                 "cpu",
                 (warmup, steps),
-                &args,
+                &self.train_args(),
             )?);
             let r = reference(
                 self.python,
@@ -140,15 +144,7 @@ impl Side<'_> {
         eprintln!("pytorch-images: training {s} steps for the sampling weights");
         let fm = self.fm.threads(2);
         let run = out.join("runs").join("race-unet-sample");
-        let args = [
-            "--data",
-            self.spec,
-            "--model",
-            "mnist",
-            "--batch-size",
-            BATCH,
-        ];
-        train_speed(&fm, &run, "cpu", (0, s), &args)?;
+        train_speed(&fm, &run, "cpu", (0, s), &self.train_args())?;
         let ema = run
             .join("checkpoints")
             .join(format!("step-{s:08}"))

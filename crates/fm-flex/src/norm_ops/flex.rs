@@ -91,8 +91,7 @@ impl Groups {
         }
         let shape = tensors[0].shape();
         let (n, c) = (*shape.as_slice().first()?, *shape.as_slice().get(1)?);
-        let fits = shape.num_dims() >= 2
-            && groups > 0
+        let fits = groups > 0
             && c % groups == 0
             && shape.num_elements() > 0
             && tensors[1..3].iter().all(|t| t.shape().as_slice() == [c]);

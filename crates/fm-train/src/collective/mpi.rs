@@ -30,6 +30,20 @@ impl MpiCollective {
     pub fn new(comm: SimpleCommunicator, timeout: Duration) -> Self {
         Self { comm, timeout }
     }
+
+    /// Reports a timed-out all-reduce and ends the whole job.
+    fn give_up(&self, what: &str) -> ! {
+        let error = CollectiveError {
+            rank: self.rank(),
+            size: self.size(),
+            message: format!(
+                "the all-reduce of {what} got no answer from the other ranks within {:.0} s: a rank has died or stalls. Ending the job (MPI cannot cancel a started collective); continue it from the newest checkpoint with --resume",
+                self.timeout.as_secs_f64()
+            ),
+        };
+        eprintln!("error: {error}");
+        self.comm.abort(TIMEOUT_EXIT_CODE)
+    }
 }
 
 impl Collective for MpiCollective {
@@ -60,21 +74,5 @@ impl Collective for MpiCollective {
             }
         });
         Ok(())
-    }
-}
-
-impl MpiCollective {
-    /// Reports a timed-out all-reduce and ends the whole job.
-    fn give_up(&self, what: &str) -> ! {
-        let error = CollectiveError {
-            rank: self.rank(),
-            size: self.size(),
-            message: format!(
-                "the all-reduce of {what} got no answer from the other ranks within {:.0} s: a rank has died or stalls. Ending the job (MPI cannot cancel a started collective); continue it from the newest checkpoint with --resume",
-                self.timeout.as_secs_f64()
-            ),
-        };
-        eprintln!("error: {error}");
-        self.comm.abort(TIMEOUT_EXIT_CODE)
     }
 }

@@ -31,15 +31,24 @@ pub(super) struct StartCheck {
 /// initialised differently). A rank whose values exceed the others' always sees the difference.
 pub(super) fn agree_to_start(group: &dyn Collective, check: &StartCheck) -> Result<(), String> {
     let [steps, batch, params] = check.plan;
-    let values = [
-        check.step,
-        steps,
-        batch,
-        params,
-        check.weights.to_bits() as usize,
+    let same_run = "every rank must train the same run folder, on a file system they share, with the same flags";
+    let other_weights = "the ranks drew different random weights (another --seed, or devices of different backends): give every rank the same flags and the same kind of device";
+    // What is compared, the value that travels (the weights' sum as its f64 bits), and what
+    // an error says.
+    let entries = [
+        ("start step", check.step, check.step.to_string(), same_run),
+        ("planned steps", steps, steps.to_string(), same_run),
+        ("global batch", batch, batch.to_string(), same_run),
+        ("parameter count", params, params.to_string(), same_run),
+        (
+            "initial weights (their sum)",
+            check.weights.to_bits() as usize,
+            check.weights.to_string(),
+            other_weights,
+        ),
     ];
     let mut buf = vec![f32::from(u8::from(check.ready))];
-    buf.extend(values.iter().flat_map(|&v| limbs(v)));
+    buf.extend(entries.iter().flat_map(|e| limbs(e.1)));
     group
         .all_reduce_sum(&mut buf, "the start check")
         .map_err(|e| e.to_string())?;
@@ -50,29 +59,12 @@ pub(super) fn agree_to_start(group: &dyn Collective, check: &StartCheck) -> Resu
             n - buf[0] as usize
         ));
     }
-    let same_run = "every rank must train the same run folder, on a file system they share, with the same flags";
-    let what = [
-        ("start step", same_run),
-        ("planned steps", same_run),
-        ("global batch", same_run),
-        ("parameter count", same_run),
-        (
-            "initial weights (their sum)",
-            "the ranks drew different random weights (another --seed, or devices of different backends): give every rank the same flags and the same kind of device",
-        ),
-    ];
-    for (i, (value, sums)) in values.iter().zip(buf[1..].chunks(4)).enumerate() {
+    for ((name, value, shown, hint), sums) in entries.iter().zip(buf[1..].chunks(4)) {
         if sums
             .iter()
             .zip(limbs(*value))
             .any(|(&s, l)| s != l * n as f32)
         {
-            let (name, hint) = what[i];
-            // The weights travel as their f64 bits; say their sum.
-            let shown = match i {
-                4 => check.weights.to_string(),
-                _ => value.to_string(),
-            };
             return Err(format!(
                 "the ranks disagree on the {name} (rank {} has {shown}): {hint}",
                 group.rank()

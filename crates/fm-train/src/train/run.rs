@@ -141,9 +141,11 @@ pub fn train_in_group(
                 .as_ref()
                 .map_or(0, |p| p.start.learner.model.num_params()),
         ],
-        weights: prepared
-            .as_ref()
-            .map_or(0.0, |p| weight_sum(&p.start.learner.model)),
+        // One read of every weight to the host: only a group has anything to compare it with.
+        weights: match &prepared {
+            Ok(p) if group.size() > 1 => weight_sum(&p.start.learner.model),
+            _ => 0.0,
+        },
     };
     let agreed = agree_to_start(group, &check);
     let Prepared {
