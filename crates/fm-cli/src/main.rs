@@ -54,11 +54,18 @@ enum Command {
     Demo(demo::DemoArgs),
     /// List the devices this build can use.
     Devices {
-        /// Also check that each backend other than the CPU computes what the CPU does (the 2-D
-        /// network's forward pass and input gradient on fixed weights and points); fails if one
-        /// disagrees. A build with only the CPU has nothing to compare and says so.
-        #[arg(long)]
-        check: bool,
+        /// Also check that other backends compute what the CPU does: the 2-D network's velocity
+        /// and divergence, and a small U-Net's velocity and input gradient, on fixed weights and
+        /// inputs; fails if one disagrees. Alone, checks every backend of this build but the
+        /// CPU (a build with only the CPU has nothing to compare and says so); with names
+        /// (`--check wgpu:gl,ndarray`), checks those devices.
+        #[arg(long, num_args = 0.., value_delimiter = ',', value_name = "DEVICES")]
+        check: Option<Vec<String>>,
+        /// With --check: small networks and batches (MLP 2x64 on 64 points, the U-Net on 2
+        /// images), for software drivers such as Mesa's llvmpipe, where each new kernel of the
+        /// paper-sized check takes minutes to compile.
+        #[arg(long, requires = "check")]
+        quick: bool,
         /// Print one JSON object as the last line of stdout.
         #[arg(long)]
         json: bool,
@@ -67,7 +74,8 @@ enum Command {
 
 #[derive(Args, Clone)]
 struct Common {
-    /// Backend: cpu (default), ndarray, wgpu, vulkan, cuda or cuda:N, as compiled in.
+    /// Backend: cpu (default), ndarray, wgpu (or wgpu:gl, wgpu:vulkan, wgpu:metal, wgpu:dx12 to
+    /// pin the graphics API), vulkan, cuda or cuda:N, as compiled in.
     #[arg(long, default_value = "cpu")]
     device: String,
     /// Print one JSON object as the last line of stdout, and no progress bar.
@@ -163,19 +171,29 @@ fn run(cli: Cli, given: &[String]) -> Result<()> {
         Command::Fid(a) => fid_cmd::cmd_fid(&a).map(|v| finish(&a.common, v)),
         Command::Export(a) => weights_cmd::cmd_export(&a).map(|v| finish(&a.common, v)),
         Command::Import(a) => weights_cmd::cmd_import(&a).map(|v| finish(&a.common, v)),
-        Command::Devices { check, json } => {
+        Command::Devices { check, quick, json } => {
             let common = Common {
                 device: "cpu".into(),
                 json,
             };
             let mut report = json!({ "devices": device::available() });
             let mut disagree = Vec::new();
-            if check {
+            if let Some(named) = check {
                 // The CPU is the reference: comparing it with itself would prove nothing.
-                let others: Vec<&str> = device::available()
-                    .into_iter()
-                    .filter(|name| *name != "cpu")
-                    .collect();
+                if let Some(cpu) = named.iter().find(|n| matches!(n.as_str(), "cpu" | "flex")) {
+                    anyhow::bail!(
+                        "--check {cpu}: the CPU (flex) is the reference the others are checked against; name other devices"
+                    );
+                }
+                let others: Vec<String> = if named.is_empty() {
+                    device::available()
+                        .into_iter()
+                        .filter(|name| *name != "cpu")
+                        .map(String::from)
+                        .collect()
+                } else {
+                    named
+                };
                 if others.is_empty() {
                     report["check_note"] = json!(
                         "no backend besides the CPU reference in this build: rebuild with --features ndarray, wgpu, vulkan or cuda to compare"
@@ -184,7 +202,12 @@ fn run(cli: Cli, given: &[String]) -> Result<()> {
                 let checks = others
                     .into_iter()
                     .map(|name| {
-                        let c = device::check(name)?;
+                        let size = if quick {
+                            device::CheckSize::Quick
+                        } else {
+                            device::CheckSize::Paper
+                        };
+                        let c = device::check(&name, size)?;
                         if c["agrees"] != true {
                             disagree.push(name);
                         }

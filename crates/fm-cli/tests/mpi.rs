@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{fm, fm_json};
+use common::{fm, fm_json, losses};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -59,19 +59,6 @@ fn finished(mut command: Command) -> Output {
         String::from_utf8_lossy(&out.stderr)
     );
     out
-}
-
-/// The losses of `metrics.jsonl`, one per step.
-fn losses(run: &Path) -> Vec<f64> {
-    std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).unwrap()["loss"]
-                .as_f64()
-                .unwrap()
-        })
-        .collect()
 }
 
 /// Samples of the run's final weights (fixed seed, fixed steps), as `f32` values.
