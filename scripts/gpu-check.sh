@@ -69,7 +69,7 @@ if [ -n "$pack" ]; then
     mkdir -p "$pack/data"
     objcopy --strip-debug "$bin" "$pack/fm"
     cp "$0" "$pack/gpu-check.sh"
-    cp -r "${data:-$here/../../shared/data/cifar10-foolbox20}" "$pack/data/cifar10"
+    cp -r --no-preserve=mode "${data:-$here/../../shared/data/cifar10-foolbox20}" "$pack/data/cifar10"
     size=$(du -sm "$pack" | cut -f1)
     echo "gpu-check: packed $pack ($size MiB): copy it over and run $pack/gpu-check.sh --bin $pack/fm"
     if [ "$size" -ge 64 ]; then
