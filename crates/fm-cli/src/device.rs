@@ -150,7 +150,8 @@ pub enum CheckSize {
     /// The paper's 2-D network (MLP 4x512) on 256 points; the U-Net on 4 images.
     Paper,
     /// An MLP 2x64 on 64 points; the U-Net on 2 images: the same kinds of kernel at sizes a
-    /// software driver (Mesa's llvmpipe) compiles in seconds rather than minutes.
+    /// software driver (Mesa's llvmpipe) gets through in about a minute (the paper-sized check
+    /// did not finish there: docs/scaling.md).
     Quick,
 }
 

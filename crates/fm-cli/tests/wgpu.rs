@@ -14,8 +14,8 @@ use std::path::Path;
 use std::process::Output;
 
 /// Runs `fm` with `args` on a private `XDG_RUNTIME_DIR` (Mesa's EGL wants one), with CubeCL's
-/// autotuning at its minimal level: on llvmpipe each candidate kernel takes seconds to minutes
-/// to compile, and the test checks values, not speed.
+/// autotuning at its minimal level: on llvmpipe every candidate kernel is compiled by LLVM,
+/// and the test checks values, not speed.
 fn fm_on_gl(args: &[&str], runtime: &Path) -> Output {
     fm_with_env(
         args,
