@@ -1,6 +1,7 @@
 //! The machine's raw sgemm (the `gemm` crate burn-flex and the fused linear layer call), whose
 //! rate (criterion's throughput, in FLOP) is the floor a training step is measured against, and
-//! the fused SiLU (docs/benchmarks.md).
+//! the fused SiLU, and the fused convolution at each layer shape of the `mnist` U-Net
+//! (docs/benchmarks.md; `scripts/conv_layers_torch.py` times PyTorch's on the same shapes).
 //!
 //! `cargo bench -p fm-flex --bench kernels`.
 
@@ -95,5 +96,61 @@ fn silu(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, sgemm, silu);
+/// The convolutions of the `mnist` U-Net preset (28x28 gray images, 32 channels, multipliers
+/// 1, 2, 2) at batch 32, one per distinct shape: `(name, c, co, size, k, stride)`, padding
+/// `k / 2`. `up` is the convolution after a nearest upsample.
+const UNET_MNIST_CONVS: [(&str, usize, usize, usize, usize, usize); 12] = [
+    ("in_1to32_28", 1, 32, 28, 3, 1),
+    ("res_32to32_28", 32, 32, 28, 3, 1),
+    ("down_32to32_28s2", 32, 32, 28, 3, 2),
+    ("res_32to64_14", 32, 64, 14, 3, 1),
+    ("res_64to64_14", 64, 64, 14, 3, 1),
+    ("skip_32to64_14", 32, 64, 14, 1, 1),
+    ("down_64to64_14s2", 64, 64, 14, 3, 2),
+    ("res_64to64_7", 64, 64, 7, 3, 1),
+    ("res_128to64_7", 128, 64, 7, 3, 1),
+    ("up_64to64_28", 64, 64, 28, 3, 1),
+    ("res_96to32_28", 96, 32, 28, 3, 1),
+    ("out_32to1_28", 32, 1, 28, 3, 1),
+];
+
+/// The fused convolution at the `mnist` U-Net's shapes, batch 32, in FLOP of the forward
+/// product: `forward` alone (as sampling runs it), and `train`, the forward and both gradients
+/// through autodiff (`sum(y * g)` backward), as a training step runs it.
+fn conv(c: &mut Criterion) {
+    fm_flex::allocator::tune_for_tensors();
+    let n = 32;
+    let normal = Distribution::Normal(0.0, 1.0);
+    let mut group = c.benchmark_group("conv_unet_mnist_b32");
+    group.sample_size(10);
+    for (name, ci, co, size, k, stride) in UNET_MNIST_CONVS {
+        let out = (size + 2 * (k / 2) - k) / stride + 1;
+        group.throughput(Throughput::Elements(
+            (2 * n * co * out * out * ci * k * k) as u64,
+        ));
+        let device = Device::flex();
+        let x = Tensor::<4>::random([n, ci, size, size], normal, &device);
+        let w = Tensor::<4>::random([co, ci, k, k], normal, &device);
+        let b = Tensor::<1>::random([co], normal, &device);
+        group.bench_function(format!("{name}/forward"), |bench| {
+            bench.iter(|| fm_flex::conv2d(x.clone(), w.clone(), b.clone(), stride, k / 2))
+        });
+        let device = device.autodiff();
+        let (x, w, b) = (
+            Tensor::<4>::from_data(x.into_data(), &device).require_grad(),
+            Tensor::<4>::from_data(w.into_data(), &device).require_grad(),
+            Tensor::<1>::from_data(b.into_data(), &device).require_grad(),
+        );
+        let g = Tensor::<4>::random([n, co, out, out], normal, &device);
+        group.bench_function(format!("{name}/train"), |bench| {
+            bench.iter(|| {
+                let y = fm_flex::conv2d(x.clone(), w.clone(), b.clone(), stride, k / 2);
+                (y * g.clone()).sum().backward()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, sgemm, silu, conv);
 criterion_main!(benches);

@@ -8,7 +8,7 @@ use burn::tensor::{DType, Device, Distribution, Tensor};
 /// `(n, c, h, w, co, k, stride, padding)`.
 type Case = (usize, usize, usize, usize, usize, usize, usize, usize);
 
-const CASES: [Case; 8] = [
+const CASES: [Case; 10] = [
     (3, 5, 9, 7, 4, 3, 1, 1),     // the U-Nets' 3x3, odd sizes
     (2, 4, 8, 8, 6, 3, 2, 1),     // their stride-2 downsampling
     (4, 6, 5, 5, 3, 1, 1, 0),     // their 1x1 skip projection: the image is the patch matrix
@@ -17,6 +17,8 @@ const CASES: [Case; 8] = [
     (2, 3, 4, 4, 5, 5, 1, 2),     // a 5x5 kernel as large as the image
     (2, 8, 11, 11, 4, 1, 2, 0),   // 1x1 with stride 2: gathered, not the image itself
     (7, 16, 14, 14, 32, 3, 1, 1), // a U-Net level's size, batch over the pool
+    (2, 3, 5, 1, 2, 3, 1, 1),     // one column: every column shift falls on padding
+    (1, 2, 1, 1, 3, 3, 1, 1),     // one pixel: only the kernel's centre sees the image
 ];
 
 fn max_rel_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {

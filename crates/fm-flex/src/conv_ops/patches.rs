@@ -73,6 +73,12 @@ impl ConvShape {
             return Matrix::row_major(x, rows, cols);
         }
         buf.resize(rows * cols, 0.0);
+        if let Some(shifts) = self.shifts() {
+            for (row, shift) in shifts {
+                shift.gather(x, &mut buf[row * cols..][..cols]);
+            }
+            return Matrix::row_major(buf, rows, cols);
+        }
         self.walk(|row, oh, segment| {
             let out = &mut buf[row * cols + oh * self.wo..][..self.wo];
             let Some(Segment { start, lo, hi }) = segment else {
@@ -95,8 +101,15 @@ impl ConvShape {
     /// Adds the patch matrix `cols` (`[c k k, ho wo]`) back into the image `dx` (`[c, h, w]`):
     /// each pixel gets the sum over the patches that contain it (the transpose of
     /// [`patches`](Self::patches)).
-    pub fn add_patches(&self, cols: &[f32], dx: &mut [f32]) {
+    /// `cols` is scratch: the same-size path clears in it the entries that fall on padding.
+    pub fn add_patches(&self, cols: &mut [f32], dx: &mut [f32]) {
         let pixels = self.pixels();
+        if let Some(shifts) = self.shifts() {
+            for (row, shift) in shifts {
+                shift.scatter_add(&mut cols[row * pixels..][..pixels], dx);
+            }
+            return;
+        }
         self.walk(|row, oh, segment| {
             let Some(Segment { start, lo, hi }) = segment else {
                 return;
@@ -113,6 +126,33 @@ impl ConvShape {
                 }
             }
         });
+    }
+
+    /// For a stride-1 convolution whose output has the input's size (`k = 2 p + 1`, the U-Nets'
+    /// 3x3), each patch-matrix row `(ch, i, j)` is channel `ch` shifted by `(i - p, j - p)`:
+    /// one contiguous copy per row instead of one per output row, with the entries that wrap
+    /// around a row edge cleared after. `None` for other geometries.
+    fn shifts(&self) -> Option<impl Iterator<Item = (usize, Shift)> + '_> {
+        let same = self.s == 1 && self.ho == self.h && self.wo == self.w;
+        let (k, p) = (self.k, self.p as isize);
+        same.then(move || {
+            (0..self.c * k * k).map(move |row| {
+                let (ch, i, j) = (row / (k * k), (row / k) % k, row % k);
+                let (di, dj) = (i as isize - p, j as isize - p);
+                let plane = (self.h * self.w) as isize;
+                let offset = di * self.w as isize + dj;
+                let shift = Shift {
+                    base: ch * self.h * self.w,
+                    offset,
+                    lo: (-offset).clamp(0, plane) as usize,
+                    hi: (plane - offset).clamp(0, plane) as usize,
+                    dj,
+                    w: self.w,
+                    h: self.h,
+                };
+                (row, shift)
+            })
+        })
     }
 
     /// Calls `f(row, oh, segment)` for every patch-matrix row `(ch, i, j)` and output row `oh`,
@@ -152,4 +192,61 @@ struct Segment {
     start: usize,
     lo: usize,
     hi: usize,
+}
+
+/// One patch-matrix row of a same-size stride-1 convolution: entry `q` (an output pixel) reads
+/// the channel plane at `base` at `q + offset`, inside the plane for `q` in `lo..hi`, except
+/// where the column shift `dj` carries it across a row edge (those entries are padding).
+struct Shift {
+    base: usize,
+    offset: isize,
+    lo: usize,
+    hi: usize,
+    dj: isize,
+    w: usize,
+    h: usize,
+}
+
+impl Shift {
+    /// The row `out` (`h w` entries) gathered from the image `x`.
+    fn gather(&self, x: &[f32], out: &mut [f32]) {
+        out[..self.lo].fill(0.0);
+        out[self.hi.max(self.lo)..].fill(0.0);
+        if self.lo < self.hi {
+            let from = self.base + self.lo;
+            let src = &x[from.wrapping_add_signed(self.offset)..][..self.hi - self.lo];
+            out[self.lo..self.hi].copy_from_slice(src);
+        }
+        self.clear_wrapped(out);
+    }
+
+    /// Adds the row `cols` (`h w` entries) into the image `dx` where it lies inside it; clears
+    /// the wrapped entries of `cols` first.
+    fn scatter_add(&self, cols: &mut [f32], dx: &mut [f32]) {
+        if self.lo >= self.hi {
+            return;
+        }
+        self.clear_wrapped(cols);
+        let from = (self.base + self.lo).wrapping_add_signed(self.offset);
+        dx[from..][..self.hi - self.lo]
+            .iter_mut()
+            .zip(&cols[self.lo..self.hi])
+            .for_each(|(d, &v)| *d += v);
+    }
+
+    /// Zeroes the entries whose column `ow + dj` falls outside `0..w`: the first `-dj` or last
+    /// `dj` columns of every output row (a strided loop: a few stores per row).
+    fn clear_wrapped(&self, row: &mut [f32]) {
+        let w = self.w;
+        let columns = if self.dj < 0 {
+            0..self.dj.unsigned_abs().min(w)
+        } else {
+            w - (self.dj as usize).min(w)..w
+        };
+        for c in columns {
+            for oh in 0..self.h {
+                row[oh * w + c] = 0.0;
+            }
+        }
+    }
 }
