@@ -12,6 +12,7 @@ pub fn available() -> Vec<&'static str> {
         (cfg!(feature = "wgpu"), "wgpu"),
         (cfg!(feature = "vulkan"), "vulkan"),
         (cfg!(feature = "cuda"), "cuda"),
+        (cfg!(feature = "cubecl-cpu"), "cubecl-cpu"),
     ]
     .into_iter()
     .filter_map(|(on, name)| on.then_some(name))
@@ -33,7 +34,7 @@ pub fn parse_with_dtype(name: &str, dtype: FloatType) -> Result<Device> {
 }
 
 /// The device called `name`: `cpu`, `ndarray`, `wgpu[:API]` (API one of auto, vulkan, gl,
-/// metal, dx12), `vulkan` or `cuda[:N]`.
+/// metal, dx12), `vulkan`, `cuda[:N]` or `cubecl-cpu`.
 pub fn parse(name: &str) -> Result<Device> {
     let (kind, suffix) = match name.split_once(':') {
         Some((k, s)) => (k, Some(s)),
@@ -94,6 +95,12 @@ pub fn parse(name: &str) -> Result<Device> {
                 let _ = index;
                 missing("cuda")
             }
+        }
+        "cubecl-cpu" => {
+            #[cfg(feature = "cubecl-cpu")]
+            return Ok(Device::cpu());
+            #[allow(unreachable_code)]
+            missing("cubecl-cpu")
         }
         _ => bail!(
             "--device {name}: unknown device; expected one of {}",

@@ -75,7 +75,8 @@ enum Command {
 #[derive(Args, Clone)]
 struct Common {
     /// Backend: cpu (default), ndarray, wgpu (or wgpu:gl, wgpu:vulkan, wgpu:metal, wgpu:dx12 to
-    /// pin the graphics API), vulkan, cuda or cuda:N, as compiled in.
+    /// pin the graphics API), vulkan, cuda or cuda:N, cubecl-cpu (CubeCL's kernels on the CPU),
+    /// as compiled in.
     #[arg(long, default_value = "cpu")]
     device: String,
     /// Print one JSON object as the last line of stdout, and no progress bar.
@@ -196,7 +197,7 @@ fn run(cli: Cli, given: &[String]) -> Result<()> {
                 };
                 if others.is_empty() {
                     report["check_note"] = json!(
-                        "no backend besides the CPU reference in this build: rebuild with --features ndarray, wgpu, vulkan or cuda to compare"
+                        "no backend besides the CPU reference in this build: rebuild with --features ndarray, wgpu, vulkan, cuda or cubecl-cpu to compare"
                     );
                 }
                 let size = if quick {

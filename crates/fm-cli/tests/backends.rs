@@ -1,11 +1,14 @@
-//! The wgpu backend, run through OpenGL (`--device wgpu:gl`): on a machine without a GPU that is
-//! Mesa's llvmpipe (Debian: libegl1, libegl-mesa0, libgl1-mesa-dri; `.ci/run` installs them).
-//! These tests run the project's kernels off the Flex CPU backend: burn's CubeCL kernels,
-//! compiled to GLSL compute shaders, forward and backward.
+//! The project's kernels off the Flex CPU backend: burn's CubeCL kernels, forward and backward,
+//! against the CPU.
+//! - wgpu through OpenGL (`--device wgpu:gl`): on a machine without a GPU that is Mesa's
+//!   llvmpipe (Debian: libegl1, libegl-mesa0, libgl1-mesa-dri; `.ci/run` installs them). The
+//!   kernels are compiled to GLSL compute shaders.
+//! - CubeCL's CPU backend (`--device cubecl-cpu`, the `cubecl-cpu` feature): the same kernels
+//!   compiled by LLVM for this CPU.
 //!
-//! Where no GL adapter can be had they print why and pass, except under `CI=true`, where they
-//! fail: CI must run them.
-#![cfg(feature = "wgpu")]
+//! Where no GL adapter can be had the wgpu test prints why and passes, except under `CI=true`,
+//! where it fails: CI must run it.
+#![cfg(any(feature = "wgpu", feature = "cubecl-cpu"))]
 
 mod common;
 
@@ -14,9 +17,9 @@ use std::path::Path;
 use std::process::Output;
 
 /// Runs `fm` with `args` on a private `XDG_RUNTIME_DIR` (Mesa's EGL wants one), with CubeCL's
-/// autotuning at its minimal level: on llvmpipe every candidate kernel is compiled by LLVM,
-/// and the test checks values, not speed.
-fn fm_on_gl(args: &[&str], runtime: &Path) -> Output {
+/// autotuning at its minimal level: on llvmpipe and the CPU every candidate kernel is compiled
+/// by LLVM, and the tests check values, not speed.
+fn fm_on(args: &[&str], runtime: &Path) -> Output {
     fm_with_env(
         args,
         &[
@@ -26,18 +29,14 @@ fn fm_on_gl(args: &[&str], runtime: &Path) -> Output {
     )
 }
 
-/// On wgpu:gl, one test (the kernels compile once, and llvmpipe takes both cores):
-/// - `fm devices --check wgpu:gl --quick`: a 2-D network's velocity and exact divergence and a
-///   small U-Net's velocity and input gradient agree with the CPU's within 1e-4 of their scale,
-///   and differ from them at all (another backend, summing in another order);
-/// - a short training run: its loss falls; the trained run samples there;
-/// - its likelihood of fixed points (the network forward and backward along a fixed-step
-///   solve) is the one the CPU computes from the same checkpoint.
+/// On wgpu:gl, one test (the kernels compile once, and llvmpipe takes both cores): see
+/// [`computes_trains_and_evaluates_like_the_cpu`].
+#[cfg(feature = "wgpu")]
 #[test]
 fn wgpu_on_gl_computes_trains_and_evaluates_like_the_cpu() {
     let runtime = tempfile::tempdir().unwrap();
     let check = ["devices", "--check", "wgpu:gl", "--quick", "--json"];
-    let out = fm_on_gl(&check, runtime.path());
+    let out = fm_on(&check, runtime.path());
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() && stderr.contains("No adapter available") {
         assert!(
@@ -47,15 +46,39 @@ fn wgpu_on_gl_computes_trains_and_evaluates_like_the_cpu() {
         eprintln!("skipped: no OpenGL adapter for wgpu on this machine ({stderr})");
         return;
     }
-    let report = json_line(&out, &check);
-    eprintln!("{report}");
-    agrees_but_differs(&report);
-    trains_samples_and_evaluates(runtime.path());
+    computes_trains_and_evaluates_like_the_cpu("wgpu:gl", &json_line(&out, &check), &runtime);
 }
 
-fn agrees_but_differs(report: &serde_json::Value) {
+/// On CubeCL's CPU backend: see [`computes_trains_and_evaluates_like_the_cpu`].
+#[cfg(feature = "cubecl-cpu")]
+#[test]
+fn cubecl_cpu_computes_trains_and_evaluates_like_the_cpu() {
+    let runtime = tempfile::tempdir().unwrap();
+    let check = ["devices", "--check", "cubecl-cpu", "--quick", "--json"];
+    let report = json_line(&fm_on(&check, runtime.path()), &check);
+    computes_trains_and_evaluates_like_the_cpu("cubecl-cpu", &report, &runtime);
+}
+
+/// On `device`, given the report of `fm devices --check DEVICE --quick`:
+/// - the check: a 2-D network's velocity and exact divergence and a small U-Net's velocity and
+///   input gradient agree with the CPU's within 1e-4 of their scale, and differ from them at
+///   all (another backend, summing in another order);
+/// - a short training run: its loss falls; the trained run samples there;
+/// - its likelihood of fixed points (the network forward and backward along a fixed-step
+///   solve) is the one the CPU computes from the same checkpoint.
+fn computes_trains_and_evaluates_like_the_cpu(
+    device: &str,
+    report: &serde_json::Value,
+    runtime: &tempfile::TempDir,
+) {
+    eprintln!("{report}");
+    agrees_but_differs(device, report);
+    trains_samples_and_evaluates(device, runtime.path());
+}
+
+fn agrees_but_differs(device: &str, report: &serde_json::Value) {
     let check = &report["check"][0];
-    assert_eq!(check["device"], "wgpu:gl", "{report}");
+    assert_eq!(check["device"], device, "{report}");
     assert_eq!(check["agrees"], true, "{report}");
     for key in [
         "velocity_rel_diff",
@@ -75,22 +98,22 @@ fn agrees_but_differs(report: &serde_json::Value) {
     );
 }
 
-fn trains_samples_and_evaluates(runtime: &Path) {
+fn trains_samples_and_evaluates(device: &str, runtime: &Path) {
     let dir = tempfile::tempdir().unwrap();
-    // The loss falls on wgpu:gl as it does on the CPU with the same flags (the two draw other
+    // The loss falls on `device` as it does on the CPU with the same flags (the two draw other
     // noise, so the curves agree in level, not step by step).
-    let (gl, cpu) = (dir.path().join("run"), dir.path().join("cpu"));
-    let (first, last) = loss_levels(&gl, "wgpu:gl", runtime);
+    let (run, cpu) = (dir.path().join("run"), dir.path().join("cpu"));
+    let (first, last) = loss_levels(&run, device, runtime);
     let (cpu_first, cpu_last) = loss_levels(&cpu, "cpu", runtime);
     eprintln!(
-        "mean loss of the first 10 and last 20 of 100 steps: wgpu:gl {first:.4} -> {last:.4}, cpu {cpu_first:.4} -> {cpu_last:.4}"
+        "mean loss of the first 10 and last 20 of 100 steps: {device} {first:.4} -> {last:.4}, cpu {cpu_first:.4} -> {cpu_last:.4}"
     );
-    assert!(last < 0.92 * first, "the loss did not fall on wgpu:gl");
+    assert!(last < 0.92 * first, "the loss did not fall on {device}");
     assert!(
         (last - cpu_last).abs() < 0.1 * cpu_last,
-        "wgpu:gl ends at {last}, the CPU at {cpu_last}"
+        "{device} ends at {last}, the CPU at {cpu_last}"
     );
-    let run_s = gl.to_str().unwrap();
+    let run_s = run.to_str().unwrap();
 
     let out = dir.path().join("samples.npy");
     let sample = [
@@ -98,7 +121,7 @@ fn trains_samples_and_evaluates(runtime: &Path) {
         "--run",
         run_s,
         "--device",
-        "wgpu:gl",
+        device,
         "--n",
         "64",
         "--solver",
@@ -109,18 +132,18 @@ fn trains_samples_and_evaluates(runtime: &Path) {
         out.to_str().unwrap(),
         "--json",
     ];
-    let sampled = json_line(&fm_on_gl(&sample, runtime), &sample);
+    let sampled = json_line(&fm_on(&sample, runtime), &sample);
     assert_eq!(sampled["nfe"].as_f64(), Some(16.0), "{sampled}");
     let written = std::fs::metadata(&out).unwrap().len();
     assert!(written >= 64 * 2 * 4, "{written} bytes");
 
-    let nll = |device: &str| {
+    let nll = |on: &str| {
         let args = [
             "nll",
             "--run",
             run_s,
             "--device",
-            device,
+            on,
             "--n",
             "64",
             "--divergence",
@@ -131,15 +154,15 @@ fn trains_samples_and_evaluates(runtime: &Path) {
             "8",
             "--json",
         ];
-        json_line(&fm_on_gl(&args, runtime), &args)["nll_nats"]
+        json_line(&fm_on(&args, runtime), &args)["nll_nats"]
             .as_f64()
             .unwrap()
     };
-    let (gl, cpu) = (nll("wgpu:gl"), nll("cpu"));
-    eprintln!("NLL of 64 fixed points: wgpu:gl {gl:.9} nats, cpu {cpu:.9}");
+    let (there, cpu) = (nll(device), nll("cpu"));
+    eprintln!("NLL of 64 fixed points: {device} {there:.9} nats, cpu {cpu:.9}");
     assert!(
-        (gl - cpu).abs() <= 1e-4 * cpu.abs().max(1.0),
-        "wgpu:gl {gl} against cpu {cpu}"
+        (there - cpu).abs() <= 1e-4 * cpu.abs().max(1.0),
+        "{device} {there} against cpu {cpu}"
     );
 }
 
@@ -165,7 +188,7 @@ fn loss_levels(run: &Path, device: &str, runtime: &Path) -> (f64, f64) {
         run.to_str().unwrap(),
         "--json",
     ];
-    json_line(&fm_on_gl(&train, runtime), &train);
+    json_line(&fm_on(&train, runtime), &train);
     let losses = losses(run);
     assert_eq!(losses.len(), 100, "{losses:?}");
     assert!(losses.iter().all(|l| l.is_finite()), "{device}: {losses:?}");

@@ -393,7 +393,7 @@ fn devices_lists_and_checks_the_backends() {
         "{err}"
     );
     // With only the CPU there is nothing to compare, and it says so. With wgpu compiled in,
-    // tests/wgpu.rs runs the comparison (on llvmpipe, with --quick; the unit tests compare
+    // tests/backends.rs runs the comparison (on llvmpipe, with --quick; the unit tests compare
     // flex with ndarray).
     if devices.len() == 1 {
         let v = fm_json(&["devices", "--check", "--json"]);
