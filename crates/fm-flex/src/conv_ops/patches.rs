@@ -211,7 +211,7 @@ impl Shift {
     /// The row `out` (`h w` entries) gathered from the image `x`.
     fn gather(&self, x: &[f32], out: &mut [f32]) {
         out[..self.lo].fill(0.0);
-        out[self.hi.max(self.lo)..].fill(0.0);
+        out[self.hi..].fill(0.0);
         if self.lo < self.hi {
             let from = self.base + self.lo;
             let src = &x[from.wrapping_add_signed(self.offset)..][..self.hi - self.lo];
