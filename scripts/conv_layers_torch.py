@@ -1,7 +1,8 @@
 """PyTorch's 2-D convolution at the layer shapes of the `mnist` U-Net, batch 32: the twin of
-`cargo bench -p fm-flex --bench kernels -- conv_unet_mnist_b32` (same names, same work).
+`cargo bench -p fm-flex --bench kernels -- conv_unet_mnist_b32` (same names, same work);
+with `--norms`, its group norm and SiLU, the twin of `group_norm_silu_unet_mnist_b32`.
 
-    python scripts/conv_layers_torch.py [--threads 1] [--reps 20]
+    python scripts/conv_layers_torch.py [--threads 1] [--reps 20] [--norms]
 
 `forward`: `conv2d(x, w, b)` under no_grad. `train`: the forward and both gradients, as
 `sum(y * g)` backward with x, w and b requiring gradients. Prints one line per case: the median
@@ -48,10 +49,13 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--norms", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     n = a.batch
     print(f"torch {torch.__version__}, {a.threads} thread(s), batch {n}")
+    if a.norms:
+        return norms(n, a.reps)
     for name, c, co, size, k, s in CONVS:
         out = (size + 2 * (k // 2) - k) // s + 1
         flop = 2 * n * co * out * out * c * k * k
@@ -76,6 +80,31 @@ def main():
             ms = median_ms(f, a.reps)
             print(f"{name}/{case}: {ms:.3f} ms, {flop / ms / 1e6:.2f} GFLOP/s")
 
+
+def norms(n, reps):
+    """`silu(group_norm(x, 32 groups))` at the U-Net's activation shapes, as the fused kernel."""
+    for c, size in NORMS:
+        x = torch.randn(n, c, size, size)
+        gamma, beta, g = torch.randn(c), torch.randn(c), torch.randn(n, c, size, size)
+
+        def forward():
+            with torch.no_grad():
+                F.silu(F.group_norm(x, 32, gamma, beta, 1e-5))
+
+        xg, gg, bg = (t.clone().requires_grad_() for t in (x, gamma, beta))
+
+        def train():
+            for t in (xg, gg, bg):
+                t.grad = None
+            (F.silu(F.group_norm(xg, 32, gg, bg, 1e-5)) * g).sum().backward()
+
+        for case, f in (("forward", forward), ("train", train)):
+            ms = median_ms(f, reps)
+            print(f"{c}x{size}/{case}: {ms:.3f} ms, {x.numel() / ms / 1e6:.2f} Gelem/s")
+
+
+# (channels, size) as the group-norm bench in crates/fm-flex/benches/kernels.rs.
+NORMS = [(32, 28), (96, 28), (64, 14), (64, 7)]
 
 if __name__ == "__main__":
     main()

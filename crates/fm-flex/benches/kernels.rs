@@ -9,8 +9,9 @@ use burn::tensor::{Device, Distribution, Tensor};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 /// The three products of a hidden layer of the 2-D model at batch 4096 (forward `x w`, input
-/// gradient `g w^T`, weight gradient `x^T g`) and a large square one, as raw sgemm calls into
-/// preallocated buffers on rayon's pool: the machine's rate, without burn's allocations.
+/// gradient `g w^T`, weight gradient `x^T g`), a large square one and a U-Net convolution's, as
+/// raw sgemm calls into preallocated buffers on rayon's pool: the machine's rate, without
+/// burn's allocations.
 fn sgemm(c: &mut Criterion) {
     let mut group = c.benchmark_group("sgemm_f32");
     group.sample_size(10);
@@ -20,6 +21,13 @@ fn sgemm(c: &mut Criterion) {
         ("grad_input_4096x512x512", 4096, 512, 512, false, true),
         ("grad_weight_512x4096x512", 512, 4096, 512, true, false),
         ("square_2048", 2048, 2048, 2048, false, false),
+        // A group of eleven 7x7 images of the mnist U-Net's 64 -> 64 convolution: its forward
+        // `w p` and weight gradient `g p^T`, each as written and transposed (`p^T w^T`,
+        // `p g^T`), the orientation the fused convolution takes for them.
+        ("conv_forward_64x576x539", 64, 576, 539, false, false),
+        ("conv_forward_t_539x576x64", 539, 576, 64, true, true),
+        ("conv_grad_weight_64x539x576", 64, 539, 576, false, true),
+        ("conv_grad_weight_t_576x539x64", 576, 539, 64, false, true),
     ];
     for (name, m, k, n, lhs_t, rhs_t) in cases {
         let lhs: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 * 0.1).collect();
@@ -152,5 +160,43 @@ fn conv(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, sgemm, silu, conv);
+/// The fused group norm with SiLU at the `mnist` U-Net's largest activations (batch 32, 32
+/// groups), forward alone and forward with all three gradients (`sum(y * g)` backward), in
+/// elements per second (`scripts/conv_layers_torch.py --norms` times PyTorch's).
+fn group_norm(c: &mut Criterion) {
+    fm_flex::allocator::tune_for_tensors();
+    let normal = Distribution::Normal(0.0, 1.0);
+    let mut group = c.benchmark_group("group_norm_silu_unet_mnist_b32");
+    group.sample_size(10);
+    for (channels, size) in [(32, 28), (96, 28), (64, 14), (64, 7)] {
+        let shape = [32, channels, size, size];
+        group.throughput(Throughput::Elements(shape.iter().product::<usize>() as u64));
+        let device = Device::flex().autodiff();
+        let x = Tensor::<4>::random(shape, normal, &device).require_grad();
+        let gamma = Tensor::<1>::random([channels], normal, &device).require_grad();
+        let beta = Tensor::<1>::random([channels], normal, &device).require_grad();
+        let g = Tensor::<4>::random(shape, normal, &device);
+        let name = format!("{channels}x{size}");
+        group.bench_function(format!("{name}/forward"), |bench| {
+            bench.iter(|| {
+                fm_flex::group_norm_silu(
+                    x.clone().detach(),
+                    gamma.clone().detach(),
+                    beta.clone().detach(),
+                    32,
+                    1e-5,
+                )
+            })
+        });
+        group.bench_function(format!("{name}/train"), |bench| {
+            bench.iter(|| {
+                let y = fm_flex::group_norm_silu(x.clone(), gamma.clone(), beta.clone(), 32, 1e-5);
+                (y * g.clone()).sum().backward()
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, sgemm, silu, conv, group_norm);
 criterion_main!(benches);

@@ -55,3 +55,85 @@ pub fn dense(t: &FlexTensor) -> &[f32] {
     let (start, end) = offsets(t);
     &t.storage::<f32>()[start..end]
 }
+
+/// A batch of images of `len` elements each, image `i` at `data[i * stride..][..len]`:
+/// `stride > len` for a channel slice of a larger tensor, which is what a concatenation's
+/// gradient hands each of its inputs (the U-Nets' skip connections), read in place instead of
+/// copied.
+#[derive(Clone, Copy)]
+pub struct Batch<'a> {
+    data: &'a [f32],
+    stride: usize,
+    len: usize,
+}
+
+impl<'a> Batch<'a> {
+    /// The images of the `f32` tensor `t` (`[n, ...]`) when each is dense (the trailing
+    /// dimensions row-major), however far apart; `None` for other layouts.
+    pub fn of(t: &'a FlexTensor) -> Option<Self> {
+        let layout = t.layout();
+        let (dims, strides) = (layout.shape().as_slice(), layout.strides());
+        let (&n, rest) = dims.split_first()?;
+        let len: usize = rest.iter().product();
+        let mut dense = 1;
+        for (&d, &s) in rest.iter().zip(&strides[1..]).rev() {
+            if d > 1 && s != dense as isize {
+                return None;
+            }
+            dense *= d;
+        }
+        let stride = match n {
+            1 => len,
+            _ => usize::try_from(strides[0]).ok().filter(|&s| s >= len)?,
+        };
+        let start = layout.start_offset();
+        let end = start + (n.max(1) - 1) * stride + len;
+        (t.dtype() == DType::F32 && n * len > 0).then(|| Self {
+            data: &t.storage::<f32>()[start..end],
+            stride,
+            len,
+        })
+    }
+
+    /// `t` itself when [`Batch::of`] reads it, else a dense copy.
+    pub fn readable(t: FlexTensor) -> FlexTensor {
+        if Batch::of(&t).is_some() {
+            t
+        } else {
+            t.to_contiguous()
+        }
+    }
+
+    /// Images in the batch.
+    pub fn count(&self) -> usize {
+        self.data.len().div_ceil(self.stride)
+    }
+
+    /// Each image, in order.
+    pub fn images(self) -> impl Iterator<Item = &'a [f32]> {
+        self.data.chunks(self.stride).map(move |c| &c[..self.len])
+    }
+
+    /// Runs of `size` images (the last may be shorter), as batches.
+    pub fn split(self, size: usize) -> impl Iterator<Item = Batch<'a>> {
+        self.data
+            .chunks(size * self.stride)
+            .map(move |data| Self { data, ..self })
+    }
+
+    /// [`split`](Self::split) on rayon's pool.
+    pub fn par_split(
+        self,
+        size: usize,
+    ) -> impl rayon::iter::IndexedParallelIterator<Item = Batch<'a>> {
+        use rayon::prelude::*;
+        self.data
+            .par_chunks(size * self.stride)
+            .map(move |data| Self { data, ..self })
+    }
+
+    /// The only image of a batch of one.
+    pub fn single(self) -> Option<&'a [f32]> {
+        (self.count() == 1).then(|| &self.data[..self.len])
+    }
+}

@@ -9,9 +9,11 @@
 //! - [`silu`]: one vectorised pass split over burn's rayon pool.
 //! - [`linear_silu`]: both, the bias added in the activation's pass rather than in a pass of
 //!   its own; its backward pass sums the bias gradient in the activation's sweep.
-//! - [`conv2d`]: a 2-D convolution as one gemm per image over its patch matrix, the batch split
-//!   over the pool; its weight gradient as per-thread partial sums, its input gradient with the
-//!   col2im in the same task (burn-flex runs it as a 3-D convolution with layout conversions).
+//! - [`conv2d`]: a 2-D convolution as one gemm per group of images over their patch matrices
+//!   side by side (small images grouped so that gemm's panels are full), the groups split over
+//!   the pool; its weight gradient as per-thread partial sums, its input gradient with the
+//!   col2im in the same task or as the transposed convolution's forward pass (burn-flex runs it
+//!   as a 3-D convolution with layout conversions).
 //! - [`group_norm_silu`]: group norm and SiLU, one task per image and group in each direction
 //!   (burn composes about eleven operations with a graph node each).
 //! - [`adam_update`] and the optimizer [`FusedAdam`] built on it: an Adam step of one parameter

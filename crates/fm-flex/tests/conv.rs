@@ -1,6 +1,7 @@
 //! The fused convolution against burn's `conv2d`: values and the gradients of input, weight and
 //! bias, for odd image sizes, strides 1 and 2, kernels 1, 3 and 5, with and without padding,
-//! batches smaller and larger than the pool, one and three threads, views and half precision.
+//! batches smaller and larger than the pool, small images grouped into one product (with a
+//! short last group), one and three threads, views and half precision.
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{DType, Device, Distribution, Tensor};
@@ -8,7 +9,7 @@ use burn::tensor::{DType, Device, Distribution, Tensor};
 /// `(n, c, h, w, co, k, stride, padding)`.
 type Case = (usize, usize, usize, usize, usize, usize, usize, usize);
 
-const CASES: [Case; 10] = [
+const CASES: [Case; 12] = [
     (3, 5, 9, 7, 4, 3, 1, 1),     // the U-Nets' 3x3, odd sizes
     (2, 4, 8, 8, 6, 3, 2, 1),     // their stride-2 downsampling
     (4, 6, 5, 5, 3, 1, 1, 0),     // their 1x1 skip projection: the image is the patch matrix
@@ -19,6 +20,8 @@ const CASES: [Case; 10] = [
     (7, 16, 14, 14, 32, 3, 1, 1), // a U-Net level's size, batch over the pool
     (2, 3, 5, 1, 2, 3, 1, 1),     // one column: every column shift falls on padding
     (1, 2, 1, 1, 3, 3, 1, 1),     // one pixel: only the kernel's centre sees the image
+    (11, 3, 6, 5, 4, 3, 2, 1),    // small images in groups, one product each, the last short
+    (10, 6, 4, 3, 5, 1, 1, 1),    // 1x1 with padding on small images, grouped
 ];
 
 fn max_rel_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
@@ -103,6 +106,21 @@ fn gradients_match_burn_autodiff() {
     });
 }
 
+/// An empty batch trains like burn's convolution: nothing to read, zero gradients.
+#[test]
+fn empty_batch_matches_burn_autodiff() {
+    let dev = Device::flex().autodiff();
+    let case = (0, 3, 5, 5, 2, 3, 1, 1);
+    let (x, w, b) = operands(case, &dev);
+    let (w, b) = (w.require_grad(), b.require_grad());
+    let fused = fused_conv(x.clone(), w.clone(), b.clone(), case)
+        .sum()
+        .backward();
+    let burn = burn_conv(x, w.clone(), b.clone(), case).sum().backward();
+    assert!(max_rel_diff(w.grad(&fused).unwrap(), w.grad(&burn).unwrap()) < 1e-6);
+    assert!(max_rel_diff(b.grad(&fused).unwrap(), b.grad(&burn).unwrap()) < 1e-6);
+}
+
 /// Data into the first convolution is not tracked: the weight and bias still get gradients.
 #[test]
 fn untracked_input_still_trains_the_convolution() {
@@ -133,6 +151,43 @@ fn views_match_burn_conv2d() {
     let b = Tensor::<1>::random([2], normal, &dev);
     let fused = fused_conv(x.clone(), w.clone(), b.clone(), case);
     assert!(max_rel_diff(fused, burn_conv(x, w, b, case)) < 1e-5);
+}
+
+/// Channel slices, read in place: an input that is channels of a larger tensor, and an output
+/// concatenated with another tensor (as the U-Nets' skip connections do), so that the upstream
+/// gradient reaching the convolution is a channel slice too, for every geometry.
+#[test]
+fn channel_slices_match_burn_autodiff() {
+    let dev = Device::flex().autodiff();
+    in_pools(&[1, 3], |threads| {
+        for case in CASES {
+            let (n, c, h, w, co, k, stride, pad) = case;
+            let (ho, wo) = (
+                (h + 2 * pad - k) / stride + 1,
+                (w + 2 * pad - k) / stride + 1,
+            );
+            dev.seed(9);
+            let normal = Distribution::Normal(0.0, 1.0);
+            let big = Tensor::<4>::random([n, c + 3, h, w], normal, &dev).require_grad();
+            let (_, wt, b) = operands(case, &dev);
+            let (wt, b) = (wt.require_grad(), b.require_grad());
+            let r = Tensor::<4>::random([n, 2 * co, ho, wo], normal, &dev);
+            let grads_of = |conv: fn(Tensor<4>, Tensor<4>, Tensor<1>, Case) -> Tensor<4>| {
+                let x = big.clone().slice([0..n, 2..c + 2, 0..h, 0..w]);
+                let y = conv(x, wt.clone(), b.clone(), case);
+                let joined = Tensor::cat(vec![y.clone().mul_scalar(0.5), y], 1);
+                let g = (joined * r.clone()).sum().backward();
+                let grad = |t: &Tensor<4>| t.grad(&g).expect("tracked");
+                (grad(&big), grad(&wt), b.grad(&g).expect("tracked"))
+            };
+            let fused = grads_of(fused_conv);
+            let burn = grads_of(burn_conv);
+            let at = format!("{case:?}, {threads} threads");
+            assert!(max_rel_diff(fused.0, burn.0) < 1e-5, "dx {at}");
+            assert!(max_rel_diff(fused.1, burn.1) < 1e-5, "dw {at}");
+            assert!(max_rel_diff(fused.2, burn.2) < 1e-5, "db {at}");
+        }
+    });
 }
 
 /// Half precision and unfitting geometries take burn's own convolution (same results).

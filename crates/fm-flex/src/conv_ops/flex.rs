@@ -1,10 +1,11 @@
 //! The fused convolution on burn's Flex CPU backend: `f32` tensors in the layout burn gives
-//! them (`[n, c, h, w]`, made dense when they are views); other dtypes and geometries take
-//! burn's own convolution.
+//! them (`[n, c, h, w]`; images read where they lie when each is dense, as a concatenation's
+//! gradient leaves them, else copied); other dtypes and geometries take burn's own
+//! convolution.
 
 use super::patches::ConvShape;
 use super::{ConvOps, composed};
-use crate::buffer::{contiguous, dense, from_vec, vec_f32};
+use crate::buffer::{Batch, contiguous, dense, from_vec, vec_f32};
 use crate::matrix::{Matrix, gemm_into};
 use burn::backend::flex::{Flex, FlexTensor};
 use burn::backend::{DType, TensorMetadata};
@@ -22,8 +23,8 @@ impl ConvOps for Flex {
         let Some(s) = shape else {
             return composed::conv2d::<Self>(x, w, b, geometry);
         };
-        let (x, w, b) = (contiguous(x), contiguous(w), contiguous(b));
-        let y = forward(&s, dense(&x), dense(&w), dense(&b));
+        let (x, w, b) = (Batch::readable(x), contiguous(w), contiguous(b));
+        let y = forward(&s, images(&x), dense(&w), dense(&b));
         from_vec(y, [s.n, s.co, s.ho, s.wo].into())
     }
 
@@ -36,9 +37,9 @@ impl ConvOps for Flex {
         let Some(s) = fits(&[&x, &w, &g], geometry).filter(|s| output_is(&g, s)) else {
             return composed::grad_input::<Self>(x, w, g, geometry);
         };
-        let (w, g) = (contiguous(w), contiguous(g));
+        let (w, g) = (contiguous(w), Batch::readable(g));
         from_vec(
-            grad_input(&s, dense(&w), dense(&g)),
+            grad_input(&s, dense(&w), images(&g)),
             [s.n, s.c, s.h, s.w].into(),
         )
     }
@@ -52,9 +53,9 @@ impl ConvOps for Flex {
         let Some(s) = fits(&[&x, &w, &g], geometry).filter(|s| output_is(&g, s)) else {
             return composed::grad_weight::<Self>(x, w, g, geometry);
         };
-        let (x, g) = (contiguous(x), contiguous(g));
+        let (x, g) = (Batch::readable(x), Batch::readable(g));
         from_vec(
-            grad_weight(&s, dense(&x), dense(&g)),
+            grad_weight(&s, images(&x), images(&g)),
             [s.co, s.c, s.k, s.k].into(),
         )
     }
@@ -64,13 +65,17 @@ impl ConvOps for Flex {
         if g.dtype() != DType::F32 || dims.num_dims() != 4 || b.shape().dims::<1>() != [dims[1]] {
             return composed::grad_bias::<Self>(x, b, g);
         }
-        let g = contiguous(g);
+        let g = Batch::readable(g);
+        // An empty batch has no images to read: burn's path sums nothing.
+        let Some(batch) = Batch::of(&g) else {
+            return composed::grad_bias::<Self>(x, b, g);
+        };
         let (co, pixels) = (dims[1], dims[2] * dims[3]);
-        let g = dense(&g);
         let sums = (0..co)
             .into_par_iter()
             .map(|o| {
-                g.chunks(co * pixels)
+                batch
+                    .images()
                     .map(|image| image[o * pixels..][..pixels].iter().sum::<f32>())
                     .sum()
             })
@@ -92,80 +97,195 @@ fn fits(tensors: &[&FlexTensor], geometry: [usize; 2]) -> Option<ConvShape> {
     )
 }
 
+/// The images of a tensor that [`Batch::readable`] gave.
+fn images(t: &FlexTensor) -> Batch<'_> {
+    Batch::of(t).expect("Batch::readable gives readable images")
+}
+
 /// Whether `g` has the convolution's output shape.
 fn output_is(g: &FlexTensor, s: &ConvShape) -> bool {
     g.shape().as_slice() == [s.n, s.co, s.ho, s.wo]
 }
 
-/// gemm's threads for one image's product: none when the images alone keep the pool busy.
-fn per_image(s: &ConvShape) -> gemm::Parallelism {
-    if s.n >= rayon::current_num_threads() {
-        gemm::Parallelism::None
-    } else {
-        gemm::Parallelism::Rayon(0)
+/// Columns a product should have at least: the images of a group sit side by side in one
+/// product until their output pixels reach this. One 7x7 image (49 columns) left gemm's
+/// microkernel a quarter idle on its last panel and packed its operands anew for every image.
+const GROUP_COLUMNS: usize = 512;
+
+/// The batch cut into groups of images, one product each.
+struct Groups {
+    /// Images in a group (the last may have fewer).
+    size: usize,
+    /// gemm's threads for one group's product: none when the groups alone keep the pool busy.
+    parallelism: gemm::Parallelism,
+}
+
+impl Groups {
+    /// Groups of `s`'s batch on the current pool: as many images as reach [`GROUP_COLUMNS`],
+    /// in a multiple of the pool's threads (at least one group each, where the batch allows);
+    /// single images for a pointwise convolution.
+    fn of(s: &ConvShape) -> Self {
+        let threads = rayon::current_num_threads();
+        // A pointwise convolution's single image is its own patch matrix: no copy at all.
+        let size = if s.pointwise() {
+            1
+        } else {
+            // Whole rounds over the pool: three groups on two threads would leave one idle for
+            // a third of the pass, so the group count is cut to a multiple of the threads.
+            let groups = s.n.div_ceil(GROUP_COLUMNS.div_ceil(s.pixels()));
+            let rounds = (groups / threads).max(1);
+            s.n.div_ceil(rounds * threads)
+        };
+        let parallelism = if s.n.div_ceil(size) >= threads {
+            gemm::Parallelism::None
+        } else {
+            gemm::Parallelism::Rayon(0)
+        };
+        Self { size, parallelism }
     }
 }
 
-/// `y_n = b + w patches(x_n)` for every image, one rayon task each: `[n, co, ho, wo]`.
-fn forward(s: &ConvShape, x: &[f32], w: &[f32], b: &[f32]) -> Vec<f32> {
-    let (pixels, out) = (s.pixels(), s.co * s.pixels());
+/// Per-task buffers: a group's patch matrix and its gathered output rows.
+#[derive(Default)]
+struct Scratch {
+    patches: Vec<f32>,
+    rows: Vec<f32>,
+}
+
+/// The patch matrices of the images `x` side by side, `[c k k, images ho wo]`: the image
+/// itself for one image of a pointwise convolution, else gathered into `buf`.
+fn patches(s: &ConvShape, x: Batch, buf: &mut Vec<f32>) -> Matrix {
+    let (rows, pixels) = (s.patch_rows(), s.pixels());
+    let cols = x.count() * pixels;
+    if let Some(image) = x.single().filter(|_| s.pointwise()) {
+        return Matrix::row_major(image, rows, cols);
+    }
+    buf.resize(rows * cols, 0.0);
+    for (j, x) in x.images().enumerate() {
+        s.gather(x, &mut buf[j * pixels..], cols);
+    }
+    Matrix::row_major(buf, rows, cols)
+}
+
+/// The images' blocks `[rows, pixels]` side by side as one `[rows, images pixels]` matrix:
+/// the block itself for one image, else copied into `buf`.
+fn side_by_side(blocks: Batch, rows: usize, pixels: usize, buf: &mut Vec<f32>) -> Matrix {
+    let cols = blocks.count() * pixels;
+    if let Some(block) = blocks.single() {
+        return Matrix::row_major(block, rows, cols);
+    }
+    buf.resize(rows * cols, 0.0);
+    for (j, block) in blocks.images().enumerate() {
+        for (r, src) in block.chunks(pixels).enumerate() {
+            buf[r * cols + j * pixels..][..pixels].copy_from_slice(src);
+        }
+    }
+    Matrix::row_major(buf, rows, cols)
+}
+
+/// `y_n = b + w patches(x_n)` for every image, one product and one rayon task per group of
+/// images: `[n, co, ho, wo]`. A group of several images needs its output copied back into
+/// each image's block anyway, so its product is computed transposed, `patches^T w^T`
+/// (`[images ho wo, co]`), and the copy is the transpose: gemm then reads the patch matrix in
+/// place instead of packing a copy of it (104 -> 111 GFLOP/s for eleven 7x7 images on one
+/// thread, `sgemm_f32/conv_*` in benches/kernels.rs).
+fn forward(s: &ConvShape, x: Batch, w: &[f32], b: &[f32]) -> Vec<f32> {
+    let groups = Groups::of(s);
+    let out = s.co * s.pixels();
     let wm = Matrix::row_major(w, s.co, s.patch_rows());
     vec_f32(s.n * out, |y| {
-        y.par_chunks_mut(out)
-            .zip(x.par_chunks(s.image()))
-            .for_each_init(Vec::new, |buf, (y, x)| {
-                for (row, &bias) in y.chunks_mut(pixels).zip(b) {
-                    row.fill(MaybeUninit::new(bias));
+        y.par_chunks_mut(groups.size * out)
+            .zip(x.par_split(groups.size))
+            .for_each_init(Scratch::default, |scratch, (y, x)| {
+                let p = patches(s, x, &mut scratch.patches);
+                if p.cols == s.pixels() {
+                    // One image: its product lands in place, onto the bias.
+                    for (row, &bias) in y.chunks_mut(p.cols).zip(b) {
+                        row.fill(MaybeUninit::new(bias));
+                    }
+                    return gemm_into(y, wm, p, true, groups.parallelism);
                 }
-                gemm_into(y, wm, s.patches(x, buf), true, per_image(s));
+                scratch.rows.resize(p.cols * s.co, 0.0);
+                gemm_into(
+                    uninit(&mut scratch.rows),
+                    p.t(),
+                    wm.t(),
+                    false,
+                    groups.parallelism,
+                );
+                untranspose(&scratch.rows, s, b, y);
             })
     })
 }
 
-/// `dL/dx_n = col2im(w^T g_n)` for every image, one rayon task each: `[n, c, h, w]`.
-fn grad_input(s: &ConvShape, w: &[f32], g: &[f32]) -> Vec<f32> {
+/// The images' outputs `[co, ho wo]` (one after the other in `y`) from their transposes side by
+/// side, `yt` (`[images ho wo, co]`), plus the bias.
+fn untranspose(yt: &[f32], s: &ConvShape, b: &[f32], y: &mut [MaybeUninit<f32>]) {
+    let pixels = s.pixels();
+    for (yt, y) in yt.chunks(pixels * s.co).zip(y.chunks_mut(s.co * pixels)) {
+        for (q, row) in yt.chunks(s.co).enumerate() {
+            for (o, (&v, &bias)) in row.iter().zip(b).enumerate() {
+                y[o * pixels + q] = MaybeUninit::new(v + bias);
+            }
+        }
+    }
+}
+
+/// `dL/dx_n = col2im(w^T g_n)` for every image, one product and one rayon task per group of
+/// images: `[n, c, h, w]`.
+fn grad_input(s: &ConvShape, w: &[f32], g: Batch) -> Vec<f32> {
+    if let Some(t) = s.transposed().filter(|t| t.patch_rows() < s.patch_rows()) {
+        // The input gradient as the forward pass of the transposed convolution: its patch
+        // matrix has `co k k` rows where `w^T g` has `c k k`, its product sums over `co k k`
+        // rather than `co`, and it writes `dx` directly, with no col2im.
+        return forward(&t, g, &s.flipped_weights(w), &vec![0.0; s.c]);
+    }
+    let groups = Groups::of(s);
     let (rows, pixels) = (s.patch_rows(), s.pixels());
     let wt = Matrix::row_major(w, s.co, rows).t();
     let mut dx = vec![0.0; s.n * s.image()];
-    dx.par_chunks_mut(s.image())
-        .zip(g.par_chunks(s.co * pixels))
-        .for_each_init(Vec::new, |cols, (dx, g)| {
-            let gm = Matrix::row_major(g, s.co, pixels);
-            if s.pointwise() {
-                return gemm_into(uninit(dx), wt, gm, false, per_image(s));
+    dx.par_chunks_mut(groups.size * s.image())
+        .zip(g.par_split(groups.size))
+        .for_each_init(Scratch::default, |scratch, (dx, g)| {
+            let gm = side_by_side(g, s.co, pixels, &mut scratch.rows);
+            if s.pointwise() && gm.cols == pixels {
+                return gemm_into(uninit(dx), wt, gm, false, groups.parallelism);
             }
-            cols.resize(rows * pixels, 0.0);
-            gemm_into(uninit(cols), wt, gm, false, per_image(s));
-            s.add_patches(cols, dx);
+            let cols = &mut scratch.patches;
+            cols.resize(rows * gm.cols, 0.0);
+            gemm_into(uninit(cols), wt, gm, false, groups.parallelism);
+            for (j, dx) in dx.chunks_mut(s.image()).enumerate() {
+                s.add_patches(&mut cols[j * pixels..], gm.cols, dx);
+            }
         });
     dx
 }
 
-/// `dL/dw = sum_n g_n patches(x_n)^T`: the batch split into one run of images per thread, each
-/// summing into a partial `[co, c k k]`, then the partials added: `[co, c, k, k]`.
-fn grad_weight(s: &ConvShape, x: &[f32], g: &[f32]) -> Vec<f32> {
+/// `dL/dw = sum_n g_n patches(x_n)^T`: the groups of images split into one run per thread,
+/// each summing into a partial, then the partials added: `[co, c, k, k]`. The partials are
+/// transposed, `sum_n patches(x_n) g_n^T` (`[c k k, co]`): gemm then reads the patch matrix in
+/// place instead of packing it (92 -> 111 GFLOP/s for eleven 7x7 images on one thread,
+/// `sgemm_f32/conv_*` in benches/kernels.rs); the sum is transposed once at the end.
+fn grad_weight(s: &ConvShape, x: Batch, g: Batch) -> Vec<f32> {
+    let groups = Groups::of(s);
     let (rows, pixels) = (s.patch_rows(), s.pixels());
-    let per = s.n.div_ceil(rayon::current_num_threads().min(s.n));
-    let parallelism = if per == s.n {
+    let count = s.n.div_ceil(groups.size);
+    let per = count.div_ceil(rayon::current_num_threads().min(count)) * groups.size;
+    let parallelism = if per >= s.n {
         gemm::Parallelism::Rayon(0)
     } else {
         gemm::Parallelism::None
     };
     let partials: Vec<Vec<f32>> = x
-        .par_chunks(per * s.image())
-        .zip(g.par_chunks(per * s.co * pixels))
+        .par_split(per)
+        .zip(g.par_split(per))
         .map(|(x, g)| {
-            let mut sum = vec![0.0; s.co * rows];
-            let mut buf = Vec::new();
-            for (x, g) in x.chunks(s.image()).zip(g.chunks(s.co * pixels)) {
-                let gm = Matrix::row_major(g, s.co, pixels);
-                gemm_into(
-                    uninit(&mut sum),
-                    gm,
-                    s.patches(x, &mut buf).t(),
-                    true,
-                    parallelism,
-                );
+            let mut sum = vec![0.0; rows * s.co];
+            let mut scratch = Scratch::default();
+            for (x, g) in x.split(groups.size).zip(g.split(groups.size)) {
+                let gm = side_by_side(g, s.co, pixels, &mut scratch.rows);
+                let p = patches(s, x, &mut scratch.patches);
+                gemm_into(uninit(&mut sum), p, gm.t(), true, parallelism);
             }
             sum
         })
@@ -175,7 +295,13 @@ fn grad_weight(s: &ConvShape, x: &[f32], g: &[f32]) -> Vec<f32> {
     for part in parts {
         sum.iter_mut().zip(&part).for_each(|(a, &b)| *a += b);
     }
-    sum
+    let mut dw = vec![0.0; s.co * rows];
+    for (r, row) in sum.chunks(s.co).enumerate() {
+        for (o, &v) in row.iter().enumerate() {
+            dw[o * rows + r] = v;
+        }
+    }
+    dw
 }
 
 /// `values` as the destination of a product that overwrites or accumulates onto them.

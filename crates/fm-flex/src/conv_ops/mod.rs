@@ -4,11 +4,14 @@
 //! thread, a full im2col buffer, the input gradient's col2im image by image and the weight
 //! gradient as another convolution whose products are 9 columns wide (the reference twin's
 //! README profiled convolutions at ~83 % of a U-Net step, gemm's kernels at ~34 %). Here the
-//! batch is split over rayon's pool, one image per task, and each image is one `gemm` over its
-//! patch matrix:
+//! batch is split over rayon's pool in groups of images, one task and one `gemm` each over
+//! the group's patch matrices side by side (one image at 28x28; small images together, up to
+//! 512 output pixels, so that gemm's panels are full):
 //! - forward: `y_n = w [co, c k k] x patches(x_n) [c k k, ho wo] + b`;
 //! - weight gradient: `sum_n g_n [co, ho wo] x patches(x_n)^T`, one partial sum per thread;
-//! - input gradient: `w^T g_n`, then added back into the image (col2im) in the same task.
+//! - input gradient: `w^T g_n`, then added back into the image (col2im) in the same task; or,
+//!   when the convolution has fewer outputs than inputs (stride 1, same size), the forward pass
+//!   of the transposed convolution with the flipped weights, whose patch matrix is smaller.
 //!
 //! A 1x1 convolution with stride 1 and no padding uses the image itself as its patch matrix.
 

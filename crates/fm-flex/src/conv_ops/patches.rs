@@ -1,7 +1,5 @@
-//! The shape of a convolution and its patch matrix (im2col) of one image, gathered and added
+//! The shape of a convolution and the patch matrix (im2col) of one image, gathered and added
 //! back (col2im).
-
-use crate::matrix::Matrix;
 
 /// The sizes of one fused convolution (square kernel, dilation 1, one group).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -65,67 +63,92 @@ impl ConvShape {
         self.k == 1 && self.s == 1 && self.p == 0
     }
 
-    /// The patch matrix of the image `x` (`[c, h, w]`) as a `[c k k, ho wo]` matrix: `x` itself
-    /// for a pointwise convolution, else gathered into `buf`.
-    pub fn patches(&self, x: &[f32], buf: &mut Vec<f32>) -> Matrix {
-        let (rows, cols) = (self.patch_rows(), self.pixels());
-        if self.pointwise() {
-            return Matrix::row_major(x, rows, cols);
-        }
-        buf.resize(rows * cols, 0.0);
-        if let Some(shifts) = self.shifts() {
-            for (row, shift) in shifts {
-                shift.gather(x, &mut buf[row * cols..][..cols]);
-            }
-            return Matrix::row_major(buf, rows, cols);
-        }
-        self.walk(|row, oh, segment| {
-            let out = &mut buf[row * cols + oh * self.wo..][..self.wo];
-            let Some(Segment { start, lo, hi }) = segment else {
-                out.fill(0.0);
-                return;
-            };
-            out[..lo].fill(0.0);
-            out[hi..].fill(0.0);
-            if self.s == 1 {
-                out[lo..hi].copy_from_slice(&x[start..start + hi - lo]);
-            } else {
-                for (o, i) in out[lo..hi].iter_mut().zip((start..).step_by(self.s)) {
-                    *o = x[i];
-                }
-            }
-        });
-        Matrix::row_major(buf, rows, cols)
-    }
-
-    /// Adds the patch matrix `cols` (`[c k k, ho wo]`) back into the image `dx` (`[c, h, w]`):
-    /// each pixel gets the sum over the patches that contain it (the transpose of
-    /// [`patches`](Self::patches)).
-    /// `cols` is scratch: the same-size path clears in it the entries that fall on padding.
-    pub fn add_patches(&self, cols: &mut [f32], dx: &mut [f32]) {
+    /// Writes the patch matrix of the image `x` (`[c, h, w]`), `[c k k, ho wo]`, into `out`
+    /// with row stride `ld >= ho wo`, so that several images' matrices can sit side by side
+    /// (one product for all of them).
+    pub fn gather(&self, x: &[f32], out: &mut [f32], ld: usize) {
         let pixels = self.pixels();
         if let Some(shifts) = self.shifts() {
             for (row, shift) in shifts {
-                shift.scatter_add(&mut cols[row * pixels..][..pixels], dx);
+                shift.gather(x, &mut out[row * ld..][..pixels]);
             }
             return;
         }
-        self.walk(|row, oh, segment| {
-            let Some(Segment { start, lo, hi }) = segment else {
-                return;
-            };
-            let src = &cols[row * pixels + oh * self.wo..][lo..hi];
+        // Zero each row in one call, then copy the segments inside the image: clearing the
+        // padding segment by segment cost more than the copies at stride 2.
+        for row in 0..self.patch_rows() {
+            out[row * ld..][..pixels].fill(0.0);
+        }
+        self.walk(|row, oh, Segment { start, lo, hi }| {
+            let out = &mut out[row * ld + oh * self.wo..][lo..hi];
+            let src = &x[start..][..(hi - lo - 1) * self.s + 1];
             if self.s == 1 {
-                dx[start..start + hi - lo]
-                    .iter_mut()
-                    .zip(src)
-                    .for_each(|(d, &v)| *d += v);
+                out.copy_from_slice(src);
             } else {
-                for (&v, i) in src.iter().zip((start..).step_by(self.s)) {
-                    dx[i] += v;
-                }
+                out.iter_mut()
+                    .zip(src.iter().step_by(self.s))
+                    .for_each(|(o, &v)| *o = v);
             }
         });
+    }
+
+    /// Adds the patch matrix `cols` (`[c k k, ho wo]`, row stride `ld`) back into the image
+    /// `dx` (`[c, h, w]`): each pixel gets the sum over the patches that contain it (the
+    /// transpose of [`gather`](Self::gather)). `cols` is scratch: the same-size path clears in
+    /// it the entries that fall on padding.
+    pub fn add_patches(&self, cols: &mut [f32], ld: usize, dx: &mut [f32]) {
+        let pixels = self.pixels();
+        if let Some(shifts) = self.shifts() {
+            for (row, shift) in shifts {
+                shift.scatter_add(&mut cols[row * ld..][..pixels], dx);
+            }
+            return;
+        }
+        self.walk(|row, oh, Segment { start, lo, hi }| {
+            let src = &cols[row * ld + oh * self.wo..][lo..hi];
+            let dst = &mut dx[start..][..(hi - lo - 1) * self.s + 1];
+            if self.s == 1 {
+                dst.iter_mut().zip(src).for_each(|(d, &v)| *d += v);
+            } else {
+                dst.iter_mut()
+                    .step_by(self.s)
+                    .zip(src)
+                    .for_each(|(d, &v)| *d += v);
+            }
+        });
+    }
+
+    /// The convolution whose forward pass is this one's input gradient, for a stride-1
+    /// convolution whose output has the input's size (`k = 2 p + 1`): it maps the `co`-channel
+    /// output gradient back to `c` channels with the same geometry and the kernel flipped
+    /// ([`flipped_weights`](Self::flipped_weights)). `None` for other geometries.
+    pub fn transposed(&self) -> Option<Self> {
+        self.same_size().then_some(Self {
+            c: self.co,
+            co: self.c,
+            ..*self
+        })
+    }
+
+    /// The weights of [`transposed`](Self::transposed) from this convolution's `w`
+    /// (`[co, c, k, k]`): `w'[ch, o, i, j] = w[o, ch, k - 1 - i, k - 1 - j]`, `[c, co, k, k]`.
+    pub fn flipped_weights(&self, w: &[f32]) -> Vec<f32> {
+        let taps = self.k * self.k;
+        let mut flipped = vec![0.0; w.len()];
+        for (o, filters) in w.chunks(self.c * taps).enumerate() {
+            for (ch, taps_of) in filters.chunks(taps).enumerate() {
+                let to = &mut flipped[(ch * self.co + o) * taps..][..taps];
+                for (t, &v) in taps_of.iter().enumerate() {
+                    to[taps - 1 - t] = v;
+                }
+            }
+        }
+        flipped
+    }
+
+    /// A stride-1 convolution whose output has the input's size (`k = 2 p + 1`).
+    fn same_size(&self) -> bool {
+        self.s == 1 && self.ho == self.h && self.wo == self.w
     }
 
     /// For a stride-1 convolution whose output has the input's size (`k = 2 p + 1`, the U-Nets'
@@ -133,9 +156,8 @@ impl ConvShape {
     /// one contiguous copy per row instead of one per output row, with the entries that wrap
     /// around a row edge cleared after. `None` for other geometries.
     fn shifts(&self) -> Option<impl Iterator<Item = (usize, Shift)> + '_> {
-        let same = self.s == 1 && self.ho == self.h && self.wo == self.w;
         let (k, p) = (self.k, self.p as isize);
-        same.then(move || {
+        self.same_size().then(move || {
             (0..self.c * k * k).map(move |row| {
                 let (ch, i, j) = (row / (k * k), (row / k) % k, row % k);
                 let (di, dj) = (i as isize - p, j as isize - p);
@@ -155,10 +177,10 @@ impl ConvShape {
         })
     }
 
-    /// Calls `f(row, oh, segment)` for every patch-matrix row `(ch, i, j)` and output row `oh`,
-    /// with the output columns `lo..hi` whose input lies inside the image, the first of them
-    /// at `start` in the image, or `None` when input row `oh s + i - p` is padding.
-    fn walk(&self, mut f: impl FnMut(usize, usize, Option<Segment>)) {
+    /// Calls `f(row, oh, segment)` for every patch-matrix row `(ch, i, j)` and output row `oh`
+    /// whose input row `oh s + i - p` lies inside the image, with the output columns `lo..hi`
+    /// whose input lies inside it too, the first of them at `start` in the image.
+    fn walk(&self, mut f: impl FnMut(usize, usize, Segment)) {
         let (k, s, p) = (self.k, self.s, self.p);
         for ch in 0..self.c {
             for i in 0..k {
@@ -171,14 +193,15 @@ impl ConvShape {
                     } else {
                         0
                     };
+                    if lo >= hi {
+                        continue;
+                    }
                     for oh in 0..self.ho {
-                        let ih = (oh * s + i).checked_sub(p).filter(|&ih| ih < self.h);
-                        let segment = ih.filter(|_| lo < hi).map(|ih| Segment {
-                            start: (ch * self.h + ih) * self.w + lo * s + j - p,
-                            lo,
-                            hi,
-                        });
-                        f(row, oh, segment);
+                        let Some(ih) = (oh * s + i).checked_sub(p).filter(|&ih| ih < self.h) else {
+                            continue;
+                        };
+                        let start = (ch * self.h + ih) * self.w + lo * s + j - p;
+                        f(row, oh, Segment { start, lo, hi });
                     }
                 }
             }

@@ -166,10 +166,8 @@ impl Groups {
                 {
                     let a = r * gamma[c];
                     affine_silu_backward_inplace(x, a, beta[c] - mu * a, dy);
-                    let (sdy, sdyx) =
-                        dy.iter().zip(x).fold((0.0f64, 0.0f64), |(s, t), (&d, &v)| {
-                            (s + f64::from(d), t + f64::from(d * (v - mu) * r))
-                        });
+                    let [sdy, sdyx] =
+                        sum_f64(dy, x, |d, v| [f64::from(d), f64::from(d * (v - mu) * r)]);
                     *sum = [sdyx as f32, sdy as f32];
                     sum_d += f64::from(gamma[c]) * sdy;
                     sum_dx += f64::from(gamma[c]) * sdyx;
@@ -195,14 +193,36 @@ impl Groups {
 /// The mean of `x` and `1 / sqrt(var + epsilon)` (the biased variance), summed in `f64`.
 fn moments(x: &[f32], epsilon: f32) -> (f32, f32) {
     let n = x.len() as f64;
-    let mean = x.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
-    let var = x
-        .iter()
-        .map(|&v| (f64::from(v) - mean).powi(2))
-        .sum::<f64>()
-        / n;
+    let [sum, _] = sum_f64(x, x, |v, _| [f64::from(v), 0.0]);
+    let mean = sum / n;
+    let [squares, _] = sum_f64(x, x, |v, _| [(f64::from(v) - mean).powi(2), 0.0]);
+    let var = squares / n;
     (
         mean as f32,
         (1.0 / (var + f64::from(epsilon)).sqrt()) as f32,
     )
+}
+
+/// `sum_i f(a_i, b_i)`, two sums in `f64`, each in eight independent lanes: the compiler
+/// vectorises them, where one running sum is a chain of dependent adds (the statistics took
+/// ~4 % of a U-Net training step that way).
+fn sum_f64(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> [f64; 2]) -> [f64; 2] {
+    const LANES: usize = 8;
+    let mut acc = [[0.0f64; LANES]; 2];
+    let (ca, cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+    let tail = ca.remainder().iter().zip(cb.remainder());
+    for (a, b) in ca.zip(cb) {
+        for l in 0..LANES {
+            let [u, v] = f(a[l], b[l]);
+            acc[0][l] += u;
+            acc[1][l] += v;
+        }
+    }
+    let mut total = acc.map(|lanes| lanes.iter().sum::<f64>());
+    for (&a, &b) in tail {
+        let [u, v] = f(a, b);
+        total[0] += u;
+        total[1] += v;
+    }
+    total
 }
