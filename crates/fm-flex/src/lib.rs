@@ -13,9 +13,11 @@
 //!   side by side (small images grouped so that gemm's panels are full), the groups split over
 //!   the pool; its weight gradient as per-thread partial sums, its input gradient with the
 //!   col2im in the same task or as the transposed convolution's forward pass (burn-flex runs it
-//!   as a 3-D convolution with layout conversions).
+//!   as a 3-D convolution with layout conversions). [`upsample_conv2d`]: the same after a
+//!   nearest-neighbour upsampling, which each task does image by image in its scratch.
 //! - [`group_norm_silu`]: group norm and SiLU, one task per image and group in each direction
-//!   (burn composes about eleven operations with a graph node each).
+//!   (burn composes about eleven operations with a graph node each); [`group_norm`] without
+//!   the activation.
 //! - [`adam_update`] and the optimizer [`FusedAdam`] built on it: an Adam step of one parameter
 //!   in one pass, where burn's Adam makes a dozen single-threaded element-wise passes.
 //!
@@ -39,9 +41,9 @@ mod silu_ops;
 mod tape;
 
 pub use adam::{AdamStep, adam_update};
-pub use conv_ops::conv2d;
+pub use conv_ops::{conv2d, upsample_conv2d};
 pub use linear_ops::{linear, linear_silu};
-pub use norm_ops::group_norm_silu;
+pub use norm_ops::{group_norm, group_norm_silu};
 pub use optim::{FusedAdam, FusedAdamConfig};
 pub use silu_ops::silu;
 

@@ -1,7 +1,8 @@
 //! The fused convolution against burn's `conv2d`: values and the gradients of input, weight and
 //! bias, for odd image sizes, strides 1 and 2, kernels 1, 3 and 5, with and without padding,
 //! batches smaller and larger than the pool, small images grouped into one product (with a
-//! short last group), one and three threads, views and half precision.
+//! short last group), one and three threads, views and half precision; and the same after a
+//! nearest-neighbour upsampling, against burn's interpolation.
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{DType, Device, Distribution, Tensor};
@@ -205,4 +206,96 @@ fn other_dtypes_take_burn_conv2d() {
         burn_conv(x, w, b, case).cast(DType::F32),
     );
     assert!(diff < 1e-3, "{diff}");
+}
+
+/// `(n, c, h, w, co, k, padding, factor)` of a convolution after a nearest-neighbour upsampling.
+type UpCase = (usize, usize, usize, usize, usize, usize, usize, usize);
+
+const UP_CASES: [UpCase; 5] = [
+    (3, 5, 4, 3, 6, 3, 1, 2), // the U-Nets' decoder: 3x3 after doubling, odd sizes
+    (3, 6, 4, 3, 4, 3, 1, 2), // fewer outputs: the input gradient as the transposed conv
+    (2, 3, 3, 5, 2, 1, 0, 3), // 1x1 after tripling: gathered, not the image itself
+    (11, 2, 3, 3, 3, 3, 1, 2), // small images in groups, the last short
+    (1, 4, 2, 2, 3, 3, 0, 2), // one image, no padding
+];
+
+/// burn's `interpolate` (nearest, to `factor` times the size) and then its `conv2d`.
+fn burn_upsample_conv(x: Tensor<4>, w: Tensor<4>, b: Tensor<1>, case: UpCase) -> Tensor<4> {
+    use burn::tensor::module::interpolate;
+    use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
+    let (_, _, h, wd, _, _, p, f) = case;
+    let options =
+        InterpolateOptions::new(InterpolateMode::Nearest).with_output_size([f * h, f * wd]);
+    conv2d(
+        interpolate(x, options),
+        w,
+        Some(b),
+        ConvOptions::new([1, 1], [p, p], [1, 1], 1),
+    )
+}
+
+fn fused_upsample_conv(x: Tensor<4>, w: Tensor<4>, b: Tensor<1>, case: UpCase) -> Tensor<4> {
+    let (.., p, f) = case;
+    fm_flex::upsample_conv2d(x, w, b, f, p)
+}
+
+/// The upsampling convolution against burn's interpolation and convolution: values and the
+/// three gradients, with the input a channel slice of a larger tensor, one and three threads.
+#[test]
+fn upsampled_matches_burn_interpolate_and_conv2d() {
+    let dev = Device::flex().autodiff();
+    in_pools(&[1, 3], |threads| {
+        for case in UP_CASES {
+            let (n, c, h, w, co, k, _, _) = case;
+            dev.seed(10);
+            let normal = Distribution::Normal(0.0, 1.0);
+            let big = Tensor::<4>::random([n, c + 2, h, w], normal, &dev).require_grad();
+            let (_, wt, b) = operands((n, c, h, w, co, k, 1, 0), &dev);
+            let (wt, b) = (wt.require_grad(), b.require_grad());
+            let run = |conv: fn(Tensor<4>, Tensor<4>, Tensor<1>, UpCase) -> Tensor<4>| {
+                let x = big.clone().slice([0..n, 1..c + 1, 0..h, 0..w]);
+                let y = conv(x, wt.clone(), b.clone(), case);
+                dev.seed(11);
+                let r = Tensor::<4>::random(y.dims(), normal, &dev);
+                let g = (y.clone() * r).sum().backward();
+                let grad = |t: &Tensor<4>| t.grad(&g).expect("tracked");
+                (y, grad(&big), grad(&wt), b.grad(&g).expect("tracked"))
+            };
+            let fused = run(fused_upsample_conv);
+            let burn = run(burn_upsample_conv);
+            let at = format!("{case:?}, {threads} threads");
+            assert_eq!(fused.0.dims(), burn.0.dims(), "{at}");
+            assert!(max_rel_diff(fused.0, burn.0) < 1e-5, "y {at}");
+            assert!(max_rel_diff(fused.1, burn.1) < 1e-5, "dx {at}");
+            assert!(max_rel_diff(fused.2, burn.2) < 1e-5, "dw {at}");
+            assert!(max_rel_diff(fused.3, burn.3) < 1e-5, "db {at}");
+        }
+    });
+}
+
+/// Half precision takes burn's interpolation and convolution, gradients included.
+#[test]
+fn upsampled_half_precision_takes_burn_interpolate() {
+    let dev = Device::flex().autodiff();
+    dev.seed(12);
+    let case = UP_CASES[0];
+    let (n, c, h, w, co, k, _, _) = case;
+    let (x, wt, b) = operands((n, c, h, w, co, k, 1, 0), &dev);
+    let [x, wt] = [x, wt].map(|t| t.cast(DType::F16).require_grad());
+    let b = b.cast(DType::F16).require_grad();
+    let run = |conv: fn(Tensor<4>, Tensor<4>, Tensor<1>, UpCase) -> Tensor<4>| {
+        let y = conv(x.clone(), wt.clone(), b.clone(), case);
+        let g = y.clone().sum().backward();
+        let f32 = |t: Tensor<4>| t.cast(DType::F32);
+        (
+            f32(y),
+            f32(x.grad(&g).expect("tracked")),
+            f32(wt.grad(&g).expect("tracked")),
+        )
+    };
+    let (fused, burn) = (run(fused_upsample_conv), run(burn_upsample_conv));
+    assert_eq!(fused.0.dims(), burn.0.dims());
+    assert!(max_rel_diff(fused.0, burn.0) < 1e-3);
+    assert!(max_rel_diff(fused.1, burn.1) < 1e-3);
+    assert!(max_rel_diff(fused.2, burn.2) < 1e-3);
 }

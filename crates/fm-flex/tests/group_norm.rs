@@ -1,6 +1,7 @@
-//! The fused group norm with SiLU against `silu(GroupNorm::forward)`: values and the gradients
-//! of input, scale and shift, for channel counts and group sizes of the U-Nets and odd ones,
-//! one and three threads, views, half precision, and rank 3.
+//! The fused group norm with SiLU against `silu(GroupNorm::forward)`, and without it against
+//! `GroupNorm::forward`: values and the gradients of input, scale and shift, for channel counts
+//! and group sizes of the U-Nets and odd ones, one and three threads, views, half precision,
+//! and rank 3.
 use burn::module::Param;
 use burn::nn::{GroupNorm, GroupNormConfig};
 use burn::tensor::activation::silu;
@@ -26,9 +27,23 @@ fn norm(c: usize, groups: usize, dev: &Device) -> GroupNorm {
     gn
 }
 
-fn fused<const D: usize>(gn: &GroupNorm, x: Tensor<D>) -> Tensor<D> {
-    let (gamma, beta) = (gn.gamma.as_ref().unwrap(), gn.beta.as_ref().unwrap());
-    fm_flex::group_norm_silu(x, gamma.val(), beta.val(), gn.num_groups, gn.epsilon)
+/// The fused norm, with SiLU when `act`.
+fn fused<const D: usize>(gn: &GroupNorm, x: Tensor<D>, act: bool) -> Tensor<D> {
+    let (gamma, beta) = (
+        gn.gamma.as_ref().unwrap().val(),
+        gn.beta.as_ref().unwrap().val(),
+    );
+    if act {
+        fm_flex::group_norm_silu(x, gamma, beta, gn.num_groups, gn.epsilon)
+    } else {
+        fm_flex::group_norm(x, gamma, beta, gn.num_groups, gn.epsilon)
+    }
+}
+
+/// burn's norm, then its SiLU when `act`.
+fn reference<const D: usize>(gn: &GroupNorm, x: Tensor<D>, act: bool) -> Tensor<D> {
+    let y = gn.forward(x);
+    if act { silu(y) } else { y }
 }
 
 fn max_rel_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
@@ -56,14 +71,16 @@ fn forward_matches_burn_group_norm_and_silu() {
     let dev = Device::flex();
     in_pools(|threads| {
         for (n, c, h, w, groups) in CASES {
-            dev.seed(3);
-            let gn = norm(c, groups, &dev);
-            let x = input([n, c, h, w], &dev);
-            let diff = max_rel_diff(fused(&gn, x.clone()), silu(gn.forward(x)));
-            assert!(
-                diff < 2e-5,
-                "{n}x{c}x{h}x{w}/{groups}, {threads} threads: {diff}"
-            );
+            for act in [true, false] {
+                dev.seed(3);
+                let gn = norm(c, groups, &dev);
+                let x = input([n, c, h, w], &dev);
+                let diff = max_rel_diff(fused(&gn, x.clone(), act), reference(&gn, x, act));
+                assert!(
+                    diff < 2e-5,
+                    "{n}x{c}x{h}x{w}/{groups}, silu {act}, {threads} threads: {diff}"
+                );
+            }
         }
     });
 }
@@ -74,7 +91,7 @@ fn forward_matches_burn_group_norm_and_silu() {
 fn gradients_match_burn_autodiff() {
     let dev = Device::flex().autodiff();
     in_pools(|threads| {
-        for (n, c, h, w, groups) in CASES {
+        for ((n, c, h, w, groups), act) in CASES.into_iter().flat_map(|c| [(c, true), (c, false)]) {
             dev.seed(5);
             let gn = norm(c, groups, &dev);
             let x = input([n, c, h, w], &dev).require_grad();
@@ -85,9 +102,9 @@ fn gradients_match_burn_autodiff() {
                 let beta = gn.beta.as_ref().unwrap().val().grad(&g).unwrap();
                 (x.grad(&g).unwrap(), gamma, beta)
             };
-            let (fx, fg, fb) = grads_of(fused(&gn, x.clone()));
-            let (bx, bg, bb) = grads_of(silu(gn.forward(x.clone())));
-            let at = format!("{n}x{c}x{h}x{w}/{groups}, {threads} threads");
+            let (fx, fg, fb) = grads_of(fused(&gn, x.clone(), act));
+            let (bx, bg, bb) = grads_of(reference(&gn, x.clone(), act));
+            let at = format!("{n}x{c}x{h}x{w}/{groups}, silu {act}, {threads} threads");
             assert!(max_rel_diff(fx, bx) < 2e-5, "dx {at}");
             assert!(max_rel_diff(fg, bg) < 2e-5, "dgamma {at}");
             assert!(max_rel_diff(fb, bb) < 2e-5, "dbeta {at}");
@@ -102,28 +119,50 @@ fn views_and_other_ranks_match() {
     dev.seed(7);
     let gn = norm(6, 3, &dev);
     let x = input([2, 5, 4, 6], &dev).permute([0, 3, 1, 2]);
-    assert!(max_rel_diff(fused(&gn, x.clone()), silu(gn.forward(x))) < 2e-5);
     let x3 = Tensor::<3>::random([3, 6, 11], Distribution::Normal(-1.0, 3.0), &dev);
-    assert!(max_rel_diff(fused(&gn, x3.clone()), silu(gn.forward(x3))) < 2e-5);
+    for act in [true, false] {
+        let (f, want) = (fused(&gn, x.clone(), act), reference(&gn, x.clone(), act));
+        assert!(max_rel_diff(f, want) < 2e-5, "silu {act}");
+        let (f, want) = (fused(&gn, x3.clone(), act), reference(&gn, x3.clone(), act));
+        assert!(max_rel_diff(f, want) < 2e-5, "rank 3, silu {act}");
+    }
 }
 
-/// Half precision takes the composition (same values to f16's precision).
+/// Half precision takes the composition (same values and gradients to f16's precision), with
+/// and without SiLU.
 #[test]
 fn other_dtypes_take_the_composition() {
-    let dev = Device::flex();
+    let dev = Device::flex().autodiff();
     dev.seed(8);
     let gn = norm(8, 4, &dev);
     let x = input([2, 8, 4, 4], &dev);
-    let want = silu(gn.forward(x.clone()));
-    let half = |t: Tensor<1>| t.cast(DType::F16);
-    let (gamma, beta) = (gn.gamma.as_ref().unwrap(), gn.beta.as_ref().unwrap());
-    let got = fm_flex::group_norm_silu(
-        x.cast(DType::F16),
-        half(gamma.val()),
-        half(beta.val()),
-        4,
-        1e-5,
+    let half = |t: Tensor<1>| t.cast(DType::F16).detach().require_grad();
+    let (gamma, beta) = (
+        gn.gamma.as_ref().unwrap().val(),
+        gn.beta.as_ref().unwrap().val(),
     );
-    assert_eq!(got.dtype(), DType::F16);
-    assert!(max_rel_diff(got.cast(DType::F32), want) < 1e-2);
+    let (gamma, beta) = (half(gamma), half(beta));
+    let x16 = x.clone().cast(DType::F16).require_grad();
+    for act in [true, false] {
+        let want = reference(&gn, x.clone(), act);
+        let got = if act {
+            fm_flex::group_norm_silu(x16.clone(), gamma.clone(), beta.clone(), 4, 1e-5)
+        } else {
+            fm_flex::group_norm(x16.clone(), gamma.clone(), beta.clone(), 4, 1e-5)
+        };
+        assert_eq!(got.dtype(), DType::F16);
+        assert!(
+            max_rel_diff(got.clone().cast(DType::F32), want) < 1e-2,
+            "silu {act}"
+        );
+        // The composition's backward pass against burn's autodiff of its own, both in f16.
+        let mut gn16 = gn.clone();
+        gn16.gamma = Some(burn::module::Param::from_tensor(gamma.clone()));
+        gn16.beta = Some(burn::module::Param::from_tensor(beta.clone()));
+        let grads = got.sum().backward();
+        let burn = reference(&gn16, x16.clone(), act).sum().backward();
+        let f32 = |t: Tensor<4>| t.cast(DType::F32);
+        let (fx, bx) = (x16.grad(&grads).unwrap(), x16.grad(&burn).unwrap());
+        assert!(max_rel_diff(f32(fx), f32(bx)) < 1e-2, "dx, silu {act}");
+    }
 }

@@ -6,6 +6,8 @@
 
 use burn::nn::conv::Conv2d;
 use burn::nn::{GroupNorm, Linear};
+use burn::tensor::module::interpolate;
+use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Tensor, activation};
 
 /// `x sigmoid(x)`, any shape.
@@ -55,6 +57,25 @@ pub fn conv2d(layer: &Conv2d, x: Tensor<4>) -> Tensor<4> {
     layer.forward(x)
 }
 
+/// `layer.forward(upsample(x))` for `x`: `[B, c, h, w]`, upsampled `factor` times on both axes
+/// by nearest neighbour. On Flex, one fused operation per direction when the layer fits the
+/// fused convolution with stride 1: each image is upsampled in the task that convolves it,
+/// where burn's interpolation writes the whole upsampled batch (and reads it back, and does
+/// the same for its gradient).
+pub fn upsample_conv2d(layer: &Conv2d, x: Tensor<4>, factor: usize) -> Tensor<4> {
+    #[cfg(feature = "flex")]
+    if let Some(bias) = &layer.bias
+        && let Some([1, padding]) = square_geometry(layer)
+        && fm_flex::is_flex(&x.device())
+    {
+        return fm_flex::upsample_conv2d(x, layer.weight.val(), bias.val(), factor, padding);
+    }
+    let [_, _, height, width] = x.dims();
+    let options = InterpolateOptions::new(InterpolateMode::Nearest)
+        .with_output_size([factor * height, factor * width]);
+    layer.forward(interpolate(x, options))
+}
+
 /// `silu(norm.forward(x))` for `x`: `[B, c, h, w]`, as one operation per direction on Flex
 /// (statistics, affine and activation in one task per image and group).
 pub fn group_norm_silu(norm: &GroupNorm, x: Tensor<4>) -> Tensor<4> {
@@ -65,6 +86,17 @@ pub fn group_norm_silu(norm: &GroupNorm, x: Tensor<4>) -> Tensor<4> {
         return fm_flex::group_norm_silu(x, gamma.val(), beta.val(), norm.num_groups, norm.epsilon);
     }
     silu(norm.forward(x))
+}
+
+/// `norm.forward(x)` for `x`: `[B, c, h, w]`, as one operation per direction on Flex.
+pub fn group_norm(norm: &GroupNorm, x: Tensor<4>) -> Tensor<4> {
+    #[cfg(feature = "flex")]
+    if let (Some(gamma), Some(beta)) = (&norm.gamma, &norm.beta)
+        && fm_flex::is_flex(&x.device())
+    {
+        return fm_flex::group_norm(x, gamma.val(), beta.val(), norm.num_groups, norm.epsilon);
+    }
+    norm.forward(x)
 }
 
 /// `[stride, padding]` of a convolution the fused kernels cover.

@@ -3,7 +3,7 @@
 //! class) embedding added in every block; self-attention at chosen resolutions; skip connections
 //! between the down and up paths.
 
-use crate::fused::{conv2d, group_norm_silu, silu};
+use crate::fused::{conv2d, group_norm, group_norm_silu, silu, upsample_conv2d};
 use crate::time::{TimeEmbedding, TimeFeatures};
 use burn::config::Config;
 use burn::module::Module;
@@ -13,8 +13,6 @@ use burn::nn::{
     Dropout, DropoutConfig, Embedding, EmbeddingConfig, GroupNorm, GroupNormConfig, Linear,
     LinearConfig, PaddingConfig2d,
 };
-use burn::tensor::module::interpolate;
-use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Int, Tensor};
 
 /// Configuration of a [`UNet`].
@@ -108,7 +106,7 @@ fn gcd(a: usize, b: usize) -> usize {
     if b == 0 { a } else { gcd(b, a % b) }
 }
 
-fn group_norm(groups: usize, channels: usize, device: &Device) -> GroupNorm {
+fn group_norm_layer(groups: usize, channels: usize, device: &Device) -> GroupNorm {
     GroupNormConfig::new(gcd(groups, channels), channels).init(device)
 }
 
@@ -141,10 +139,10 @@ impl ResBlock {
         device: &Device,
     ) -> Self {
         Self {
-            norm1: group_norm(config.groups, c_in, device),
+            norm1: group_norm_layer(config.groups, c_in, device),
             conv1: conv3(c_in, c_out, 1, device),
             emb: LinearConfig::new(emb_dim, c_out).init(device),
-            norm2: group_norm(config.groups, c_out, device),
+            norm2: group_norm_layer(config.groups, c_out, device),
             dropout: DropoutConfig::new(config.dropout).init(),
             conv2: conv3(c_out, c_out, 1, device),
             skip: (c_in != c_out).then(|| Conv2dConfig::new([c_in, c_out], [1, 1]).init(device)),
@@ -178,7 +176,7 @@ impl AttnBlock {
     fn new(channels: usize, config: &UNetConfig, device: &Device) -> Self {
         let heads = (channels / config.head_channels).max(1);
         Self {
-            norm: group_norm(config.groups, channels, device),
+            norm: group_norm_layer(config.groups, channels, device),
             attn: MultiHeadAttentionConfig::new(channels, heads)
                 .with_dropout(config.dropout)
                 .init(device),
@@ -187,9 +185,7 @@ impl AttnBlock {
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let [b, c, h, w] = x.dims();
-        let seq = self
-            .norm
-            .forward(x.clone())
+        let seq = group_norm(&self.norm, x.clone())
             .reshape([b, c, h * w])
             .swap_dims(1, 2);
         let out = self.attn.forward(MhaInput::self_attn(seq)).context;
@@ -347,7 +343,7 @@ impl UNetConfig {
             middle,
             up,
             upsample,
-            out_norm: group_norm(self.groups, c, device),
+            out_norm: group_norm_layer(self.groups, c, device),
             output: conv3(c, self.in_channels, 1, device),
             time: time_embedding.init(device),
             shape: [self.in_channels, self.image_size, self.image_size],
@@ -398,10 +394,7 @@ impl UNet {
                 h = stage.forward(Tensor::cat(vec![h, skip], 1), &emb);
             }
             if let Some(conv) = self.upsample.get(level) {
-                let [_, _, height, width] = h.dims();
-                let options = InterpolateOptions::new(InterpolateMode::Nearest)
-                    .with_output_size([2 * height, 2 * width]);
-                h = conv2d(conv, interpolate(h, options));
+                h = upsample_conv2d(conv, h, 2);
             }
         }
         conv2d(&self.output, group_norm_silu(&self.out_norm, h))

@@ -16,7 +16,7 @@ use burn::backend::tensor::FloatTensor;
 struct Conv2dBackward;
 
 impl<B: Backend + ConvOps> Backward<B, 3> for Conv2dBackward {
-    type State = (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>, [usize; 2]);
+    type State = (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>, [usize; 3]);
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
         let [node_x, node_w, node_b] = ops.parents;
@@ -42,7 +42,7 @@ impl<B: Backend + ConvOps, C: CheckpointStrategy> ConvOps for Autodiff<B, C> {
         x: FloatTensor<Self>,
         w: FloatTensor<Self>,
         b: FloatTensor<Self>,
-        geometry: [usize; 2],
+        geometry: [usize; 3],
     ) -> FloatTensor<Self> {
         let ([x, w, b], nodes) = untape::<B, C>(x, w, b);
         // Compute-bound: the state is kept rather than recomputed under checkpointing.

@@ -1,7 +1,8 @@
 //! The fused convolution on burn's Flex CPU backend: `f32` tensors in the layout burn gives
 //! them (`[n, c, h, w]`; images read where they lie when each is dense, as a concatenation's
 //! gradient leaves them, else copied); other dtypes and geometries take burn's own
-//! convolution.
+//! convolution. An upsampled input is upsampled one image at a time, in each task's scratch,
+//! and its gradient summed back from the gradient of the image convolved.
 
 use super::patches::ConvShape;
 use super::{ConvOps, composed};
@@ -17,7 +18,7 @@ impl ConvOps for Flex {
         x: FlexTensor,
         w: FlexTensor,
         b: FlexTensor,
-        geometry: [usize; 2],
+        geometry: [usize; 3],
     ) -> FlexTensor {
         let shape = fits(&[&x, &w, &b], geometry).filter(|s| b.shape().dims::<1>() == [s.co]);
         let Some(s) = shape else {
@@ -32,23 +33,20 @@ impl ConvOps for Flex {
         x: FlexTensor,
         w: FlexTensor,
         g: FlexTensor,
-        geometry: [usize; 2],
+        geometry: [usize; 3],
     ) -> FlexTensor {
         let Some(s) = fits(&[&x, &w, &g], geometry).filter(|s| output_is(&g, s)) else {
             return composed::grad_input::<Self>(x, w, g, geometry);
         };
         let (w, g) = (contiguous(w), Batch::readable(g));
-        from_vec(
-            grad_input(&s, dense(&w), images(&g)),
-            [s.n, s.c, s.h, s.w].into(),
-        )
+        from_vec(grad_input(&s, dense(&w), images(&g)), s.input_dims().into())
     }
 
     fn conv2d_grad_weight(
         x: FlexTensor,
         w: FlexTensor,
         g: FlexTensor,
-        geometry: [usize; 2],
+        geometry: [usize; 3],
     ) -> FlexTensor {
         let Some(s) = fits(&[&x, &w, &g], geometry).filter(|s| output_is(&g, s)) else {
             return composed::grad_weight::<Self>(x, w, g, geometry);
@@ -86,7 +84,7 @@ impl ConvOps for Flex {
 
 /// The shape of the convolution of `tensors[0]` (`x`) by `tensors[1]` (`w`) when all of
 /// `tensors` are `f32` and the geometry fits the fused kernels.
-fn fits(tensors: &[&FlexTensor], geometry: [usize; 2]) -> Option<ConvShape> {
+fn fits(tensors: &[&FlexTensor], geometry: [usize; 3]) -> Option<ConvShape> {
     if tensors.iter().any(|t| t.dtype() != DType::F32) {
         return None;
     }
@@ -145,16 +143,19 @@ impl Groups {
     }
 }
 
-/// Per-task buffers: a group's patch matrix and its gathered output rows.
+/// Per-task buffers: a group's patch matrix, its gathered output rows, and one upsampled
+/// image.
 #[derive(Default)]
 struct Scratch {
     patches: Vec<f32>,
     rows: Vec<f32>,
+    upsampled: Vec<f32>,
 }
 
 /// The patch matrices of the images `x` side by side, `[c k k, images ho wo]`: the image
-/// itself for one image of a pointwise convolution, else gathered into `buf`.
-fn patches(s: &ConvShape, x: Batch, buf: &mut Vec<f32>) -> Matrix {
+/// itself for one image of a pointwise convolution, else gathered into `buf` (from each
+/// image upsampled into `upsampled` first, when the convolution upsamples).
+fn patches(s: &ConvShape, x: Batch, buf: &mut Vec<f32>, upsampled: &mut Vec<f32>) -> Matrix {
     let (rows, pixels) = (s.patch_rows(), s.pixels());
     let cols = x.count() * pixels;
     if let Some(image) = x.single().filter(|_| s.pointwise()) {
@@ -162,6 +163,12 @@ fn patches(s: &ConvShape, x: Batch, buf: &mut Vec<f32>) -> Matrix {
     }
     buf.resize(rows * cols, 0.0);
     for (j, x) in x.images().enumerate() {
+        let x = if s.up > 1 {
+            s.upsample(x, upsampled);
+            upsampled.as_slice()
+        } else {
+            x
+        };
         s.gather(x, &mut buf[j * pixels..], cols);
     }
     Matrix::row_major(buf, rows, cols)
@@ -197,7 +204,7 @@ fn forward(s: &ConvShape, x: Batch, w: &[f32], b: &[f32]) -> Vec<f32> {
         y.par_chunks_mut(groups.size * out)
             .zip(x.par_split(groups.size))
             .for_each_init(Scratch::default, |scratch, (y, x)| {
-                let p = patches(s, x, &mut scratch.patches);
+                let p = patches(s, x, &mut scratch.patches, &mut scratch.upsampled);
                 if p.cols == s.pixels() {
                     // One image: its product lands in place, onto the bias.
                     for (row, &bias) in y.chunks_mut(p.cols).zip(b) {
@@ -232,8 +239,23 @@ fn untranspose(yt: &[f32], s: &ConvShape, b: &[f32], y: &mut [MaybeUninit<f32>])
 }
 
 /// `dL/dx_n = col2im(w^T g_n)` for every image, one product and one rayon task per group of
-/// images: `[n, c, h, w]`.
+/// images, summed back over each upsampled pixel's copies when the convolution upsamples:
+/// `[n, c, h / up, w / up]`.
 fn grad_input(s: &ConvShape, w: &[f32], g: Batch) -> Vec<f32> {
+    let dx = grad_convolved(s, w, g);
+    if s.up == 1 {
+        return dx;
+    }
+    let input = s.image() / (s.up * s.up);
+    let mut sums = vec![0.0; s.n * input];
+    sums.par_chunks_mut(input)
+        .zip(dx.par_chunks(s.image()))
+        .for_each(|(sums, dx)| s.downsample_sum(dx, sums));
+    sums
+}
+
+/// The gradient with respect to the image convolved, `[n, c, h, w]`.
+fn grad_convolved(s: &ConvShape, w: &[f32], g: Batch) -> Vec<f32> {
     if let Some(t) = s.transposed().filter(|t| t.patch_rows() < s.patch_rows()) {
         // The input gradient as the forward pass of the transposed convolution: its patch
         // matrix has `co k k` rows where `w^T g` has `c k k`, its product sums over `co k k`
@@ -284,7 +306,7 @@ fn grad_weight(s: &ConvShape, x: Batch, g: Batch) -> Vec<f32> {
             let mut scratch = Scratch::default();
             for (x, g) in x.split(groups.size).zip(g.split(groups.size)) {
                 let gm = side_by_side(g, s.co, pixels, &mut scratch.rows);
-                let p = patches(s, x, &mut scratch.patches);
+                let p = patches(s, x, &mut scratch.patches, &mut scratch.upsampled);
                 gemm_into(uninit(&mut sum), p, gm.t(), true, parallelism);
             }
             sum

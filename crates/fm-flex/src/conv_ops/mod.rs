@@ -14,6 +14,9 @@
 //!   of the transposed convolution with the flipped weights, whose patch matrix is smaller.
 //!
 //! A 1x1 convolution with stride 1 and no padding uses the image itself as its patch matrix.
+//! A nearest-neighbour upsampling before the convolution (the U-Nets' decoder) is part of the
+//! operation: each task upsamples one image at a time into its scratch, where burn would write
+//! the whole upsampled batch and read it back, and the input gradient sums each pixel's copies.
 
 mod autodiff;
 mod flex;
@@ -24,9 +27,10 @@ use burn::backend::{Backend, Dispatch, backend_extension};
 use burn::tensor::Tensor;
 
 /// Fused 2-D convolution with a square `k x k` kernel, the same stride `s` and padding `p` on
-/// both axes (`geometry = [s, p]`), dilation 1 and one group: `x`: `[n, c, h, w]`, `w`:
-/// `[co, c, k, k]`, `b`: `[co]`, output `[n, co, ho, wo]` with `ho = (h + 2 p - k) / s + 1`
-/// (likewise `wo`). The default bodies are burn's own convolution and its gradients.
+/// both axes, dilation 1 and one group, of the input upsampled `u` times by nearest neighbour
+/// (`geometry = [s, p, u]`, `u = 1` for none): `x`: `[n, c, h, w]`, `w`: `[co, c, k, k]`, `b`:
+/// `[co]`, output `[n, co, ho, wo]` with `ho = (u h + 2 p - k) / s + 1` (likewise `wo`). The
+/// default bodies are burn's own interpolation, convolution and their gradients.
 #[backend_extension(Flex, Autodiff)]
 pub trait ConvOps: Backend {
     /// `y = conv(x, w) + b`.
@@ -34,7 +38,7 @@ pub trait ConvOps: Backend {
         x: FloatTensor<Self>,
         w: FloatTensor<Self>,
         b: FloatTensor<Self>,
-        geometry: [usize; 2],
+        geometry: [usize; 3],
     ) -> FloatTensor<Self> {
         composed::conv2d::<Self>(x, w, b, geometry)
     }
@@ -44,7 +48,7 @@ pub trait ConvOps: Backend {
         x: FloatTensor<Self>,
         w: FloatTensor<Self>,
         g: FloatTensor<Self>,
-        geometry: [usize; 2],
+        geometry: [usize; 3],
     ) -> FloatTensor<Self> {
         composed::grad_input::<Self>(x, w, g, geometry)
     }
@@ -54,7 +58,7 @@ pub trait ConvOps: Backend {
         x: FloatTensor<Self>,
         w: FloatTensor<Self>,
         g: FloatTensor<Self>,
-        geometry: [usize; 2],
+        geometry: [usize; 3],
     ) -> FloatTensor<Self> {
         composed::grad_weight::<Self>(x, w, g, geometry)
     }
@@ -82,7 +86,27 @@ pub fn conv2d(
         x.into_dispatch(),
         w.into_dispatch(),
         b.into_dispatch(),
-        [stride, padding],
+        [stride, padding, 1],
+    );
+    Tensor::from_dispatch(y)
+}
+
+/// `conv(upsample(x), w) + b` on Flex tensors: `x` upsampled `factor` times on both axes by
+/// nearest neighbour (burn's `interpolate` in `Nearest` mode to `[factor h, factor w]`), then
+/// convolved with stride 1 and zero padding `padding`: `[n, c, h, w]`, `[co, c, k, k]`, `[co]`
+/// -> `[n, co, factor h + 2 padding - k + 1, ...]`.
+pub fn upsample_conv2d(
+    x: Tensor<4>,
+    w: Tensor<4>,
+    b: Tensor<1>,
+    factor: usize,
+    padding: usize,
+) -> Tensor<4> {
+    let y = <Dispatch as ConvOps>::fused_conv2d(
+        x.into_dispatch(),
+        w.into_dispatch(),
+        b.into_dispatch(),
+        [1, padding, factor],
     );
     Tensor::from_dispatch(y)
 }
@@ -90,40 +114,63 @@ pub fn conv2d(
 /// burn's own convolution and its gradients: the trait's defaults, and Flex's path for what
 /// its fused kernels do not cover.
 mod composed {
-    use burn::backend::Backend;
-    use burn::backend::ops::ConvOptions;
+    use burn::backend::ops::{ConvOptions, InterpolateMode, InterpolateOptions};
     use burn::backend::tensor::FloatTensor;
+    use burn::backend::{Backend, TensorMetadata};
 
-    /// burn's options for `geometry = [stride, padding]`.
-    fn options([stride, padding]: [usize; 2]) -> ConvOptions<2> {
+    /// burn's options for `geometry = [stride, padding, _]`.
+    fn options([stride, padding, _]: [usize; 3]) -> ConvOptions<2> {
         ConvOptions::new([stride; 2], [padding; 2], [1, 1], 1)
+    }
+
+    /// The size of `x` upsampled `up` times, and the options that do it.
+    fn upsampling<B: Backend>(x: &FloatTensor<B>, up: usize) -> ([usize; 2], InterpolateOptions) {
+        let shape = x.shape();
+        let size = [shape[2] * up, shape[3] * up];
+        (size, InterpolateOptions::new(InterpolateMode::Nearest))
+    }
+
+    /// `x` upsampled `geometry[2]` times by nearest neighbour (itself for 1).
+    fn upsampled<B: Backend>(x: FloatTensor<B>, [.., up]: [usize; 3]) -> FloatTensor<B> {
+        if up == 1 {
+            return x;
+        }
+        let (size, options) = upsampling::<B>(&x, up);
+        B::interpolate(x, size, options)
     }
 
     pub fn conv2d<B: Backend>(
         x: FloatTensor<B>,
         w: FloatTensor<B>,
         b: FloatTensor<B>,
-        geometry: [usize; 2],
+        geometry: [usize; 3],
     ) -> FloatTensor<B> {
-        B::conv2d(x, w, Some(b), options(geometry))
+        B::conv2d(upsampled::<B>(x, geometry), w, Some(b), options(geometry))
     }
 
     pub fn grad_input<B: Backend>(
         x: FloatTensor<B>,
         w: FloatTensor<B>,
         g: FloatTensor<B>,
-        geometry: [usize; 2],
+        geometry: [usize; 3],
     ) -> FloatTensor<B> {
-        B::conv2d_x_backward(x, w, g, options(geometry))
+        let [.., up] = geometry;
+        let xu = upsampled::<B>(x.clone(), geometry);
+        let gx = B::conv2d_x_backward(xu, w, g, options(geometry));
+        if up == 1 {
+            return gx;
+        }
+        let (size, options) = upsampling::<B>(&x, up);
+        B::interpolate_backward(x, gx, size, options)
     }
 
     pub fn grad_weight<B: Backend>(
         x: FloatTensor<B>,
         w: FloatTensor<B>,
         g: FloatTensor<B>,
-        geometry: [usize; 2],
+        geometry: [usize; 3],
     ) -> FloatTensor<B> {
-        B::conv2d_weight_backward(x, w, g, options(geometry))
+        B::conv2d_weight_backward(upsampled::<B>(x, geometry), w, g, options(geometry))
     }
 
     pub fn grad_bias<B: Backend>(

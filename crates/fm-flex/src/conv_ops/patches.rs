@@ -1,10 +1,11 @@
 //! The shape of a convolution and the patch matrix (im2col) of one image, gathered and added
-//! back (col2im).
+//! back (col2im); the nearest-neighbour upsampling that may precede it, and its transpose.
 
 /// The sizes of one fused convolution (square kernel, dilation 1, one group).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ConvShape {
-    /// Images, input channels, input rows and columns.
+    /// Images, input channels, and the rows and columns of the image convolved: the input
+    /// upsampled `up` times on both axes.
     pub n: usize,
     pub c: usize,
     pub h: usize,
@@ -17,16 +18,21 @@ pub struct ConvShape {
     /// Output rows and columns.
     pub ho: usize,
     pub wo: usize,
+    /// The nearest-neighbour upsampling factor of the input (1: none): each input image is
+    /// `[c, h / up, w / up]`, and each of its pixels covers `up x up` pixels of the image
+    /// convolved.
+    pub up: usize,
 }
 
 impl ConvShape {
-    /// The shape of `x [n, c, h, w]` convolved with `w [co, c, k, k]` at `[stride, padding]`;
-    /// `None` when they do not fit together, the kernel is not square or larger than the
-    /// padded image, or any size is zero.
-    pub fn new(x: &[usize], w: &[usize], [s, p]: [usize; 2]) -> Option<Self> {
+    /// The shape of `x [n, c, h, w]`, upsampled `up` times (nearest neighbour), convolved
+    /// with `w [co, c, k, k]` at `[stride, padding]`; `None` when they do not fit together,
+    /// the kernel is not square or larger than the padded image, or any size is zero.
+    pub fn new(x: &[usize], w: &[usize], [s, p, up]: [usize; 3]) -> Option<Self> {
         let (&[n, c, h, wd], &[co, ci, k, kw]) = (x, w) else {
             return None;
         };
+        let (h, wd) = (h.checked_mul(up)?, wd.checked_mul(up)?);
         let fits = ci == c && kw == k && s > 0 && k > 0 && h + 2 * p >= k && wd + 2 * p >= k;
         let nonzero = n * c * h * wd * co > 0;
         (fits && nonzero).then(|| Self {
@@ -40,6 +46,7 @@ impl ConvShape {
             p,
             ho: (h + 2 * p - k) / s + 1,
             wo: (wd + 2 * p - k) / s + 1,
+            up,
         })
     }
 
@@ -53,14 +60,50 @@ impl ConvShape {
         self.ho * self.wo
     }
 
-    /// Elements of one input image.
+    /// Elements of one image convolved: `c h w`.
     pub fn image(&self) -> usize {
         self.c * self.h * self.w
     }
 
-    /// A 1x1 convolution with stride 1 and no padding, whose patch matrix is the image itself.
+    /// The dimensions of the input, before upsampling: `[n, c, h / up, w / up]`.
+    pub fn input_dims(&self) -> [usize; 4] {
+        [self.n, self.c, self.h / self.up, self.w / self.up]
+    }
+
+    /// A 1x1 convolution with stride 1, no padding and no upsampling, whose patch matrix is
+    /// the image itself.
     pub fn pointwise(&self) -> bool {
-        self.k == 1 && self.s == 1 && self.p == 0
+        self.k == 1 && self.s == 1 && self.p == 0 && self.up == 1
+    }
+
+    /// The input image `x` (`[c, h / up, w / up]`) upsampled into `out` (`[c, h, w]`): each
+    /// pixel repeated `up` times along its row, and each row `up` times.
+    pub fn upsample(&self, x: &[f32], out: &mut Vec<f32>) {
+        let (up, w) = (self.up, self.w);
+        out.resize(self.image(), 0.0);
+        for (src, rows) in x.chunks(w / up).zip(out.chunks_mut(up * w)) {
+            let (first, rest) = rows.split_at_mut(w);
+            for (block, &v) in first.chunks_mut(up).zip(src) {
+                block.fill(v);
+            }
+            for row in rest.chunks_mut(w) {
+                row.copy_from_slice(first);
+            }
+        }
+    }
+
+    /// The transpose of [`upsample`](Self::upsample): each pixel of `out` (`[c, h / up, w /
+    /// up]`) set to the sum of the `up x up` pixels of `dx` (`[c, h, w]`) it was copied to.
+    pub fn downsample_sum(&self, dx: &[f32], out: &mut [f32]) {
+        let (up, w) = (self.up, self.w);
+        for (sums, rows) in out.chunks_mut(w / up).zip(dx.chunks(up * w)) {
+            sums.fill(0.0);
+            for row in rows.chunks(w) {
+                for (sum, block) in sums.iter_mut().zip(row.chunks(up)) {
+                    *sum += block.iter().sum::<f32>();
+                }
+            }
+        }
     }
 
     /// Writes the patch matrix of the image `x` (`[c, h, w]`), `[c k k, ho wo]`, into `out`
@@ -121,11 +164,13 @@ impl ConvShape {
     /// The convolution whose forward pass is this one's input gradient, for a stride-1
     /// convolution whose output has the input's size (`k = 2 p + 1`): it maps the `co`-channel
     /// output gradient back to `c` channels with the same geometry and the kernel flipped
-    /// ([`flipped_weights`](Self::flipped_weights)). `None` for other geometries.
+    /// ([`flipped_weights`](Self::flipped_weights)), onto the image convolved (before the
+    /// transpose of any upsampling). `None` for other geometries.
     pub fn transposed(&self) -> Option<Self> {
         self.same_size().then_some(Self {
             c: self.co,
             co: self.c,
+            up: 1,
             ..*self
         })
     }

@@ -1,4 +1,4 @@
-//! The fused group norm and SiLU on burn's Flex CPU backend: one rayon task per image and
+//! The fused group norm (and SiLU) on burn's Flex CPU backend: one rayon task per image and
 //! group (`c / groups` channels of `s` values each, contiguous in `[n, c, ...]`); other dtypes
 //! take the composition.
 
@@ -8,26 +8,27 @@ use crate::silu_ops::kernel::{affine_silu, affine_silu_backward_inplace};
 use burn::backend::flex::{Flex, FlexTensor};
 use burn::backend::{DType, Shape, TensorMetadata};
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 impl GroupNormOps for Flex {
-    fn fused_group_norm_silu(
+    fn fused_group_norm(
         x: FlexTensor,
         gamma: FlexTensor,
         beta: FlexTensor,
-        spec: [usize; 1],
+        spec: [usize; 2],
         epsilon: [f32; 1],
     ) -> FlexTensor {
-        Self::group_norm_silu_parts(x, gamma, beta, spec, epsilon).0
+        Self::group_norm_parts(x, gamma, beta, spec, epsilon).0
     }
 
-    fn group_norm_silu_parts(
+    fn group_norm_parts(
         x: FlexTensor,
         gamma: FlexTensor,
         beta: FlexTensor,
-        spec: [usize; 1],
+        spec: [usize; 2],
         epsilon: [f32; 1],
     ) -> (FlexTensor, FlexTensor, FlexTensor) {
-        let Some(sh) = Groups::of(&[&x, &gamma, &beta], spec[0]) else {
+        let Some(sh) = Groups::of(&[&x, &gamma, &beta], spec) else {
             return composed::forward::<Self>(x, gamma, beta, spec, epsilon);
         };
         let (x, gamma, beta) = (contiguous(x), contiguous(gamma), contiguous(beta));
@@ -40,23 +41,23 @@ impl GroupNormOps for Flex {
         )
     }
 
-    fn group_norm_silu_backward(
+    fn group_norm_backward(
         x: FlexTensor,
         gamma: FlexTensor,
         beta: FlexTensor,
         mu: FlexTensor,
         r: FlexTensor,
         g: FlexTensor,
+        spec: [usize; 2],
     ) -> (FlexTensor, FlexTensor, FlexTensor) {
-        let groups = mu.shape()[1];
-        let fits = Groups::of(&[&x, &gamma, &beta, &mu, &r, &g], groups).filter(|sh| {
+        let fits = Groups::of(&[&x, &gamma, &beta, &mu, &r, &g], spec).filter(|sh| {
             g.shape() == x.shape()
                 && [&mu, &r]
                     .iter()
-                    .all(|t| t.shape().as_slice() == [sh.n, groups, 1])
+                    .all(|t| t.shape().as_slice() == [sh.n, sh.groups, 1])
         });
         let Some(sh) = fits else {
-            return composed::backward::<Self>(x, gamma, beta, [mu, r], g);
+            return composed::backward::<Self>(x, gamma, beta, [mu, r], g, spec);
         };
         let [x, gamma, beta, mu, r, mut g] = [x, gamma, beta, mu, r, g].map(contiguous);
         let (start, end) = offsets(&g);
@@ -73,25 +74,28 @@ impl GroupNormOps for Flex {
 }
 
 /// The sizes of one group norm: `n` images of `c` channels of `s` values, in `groups` groups of
-/// `per = c / groups` channels.
+/// `per = c / groups` channels; and whether SiLU follows.
 struct Groups {
     n: usize,
     c: usize,
     s: usize,
     groups: usize,
     per: usize,
+    silu: bool,
 }
 
 impl Groups {
     /// The sizes when every tensor in `tensors` is `f32`, `tensors[0]` (`x`) is `[n, c, ...]`
-    /// with `groups` dividing `c`, and `tensors[1..3]` (`gamma`, `beta`) are `[c]`.
-    fn of(tensors: &[&FlexTensor], groups: usize) -> Option<Self> {
+    /// with `groups` dividing `c`, `tensors[1..3]` (`gamma`, `beta`) are `[c]`, and the
+    /// activation is SiLU (`silu = 1`) or none (0).
+    fn of(tensors: &[&FlexTensor], [groups, silu]: [usize; 2]) -> Option<Self> {
         if tensors.iter().any(|t| t.dtype() != DType::F32) {
             return None;
         }
         let shape = tensors[0].shape();
         let (n, c) = (*shape.as_slice().first()?, *shape.as_slice().get(1)?);
         let fits = groups > 0
+            && silu <= 1
             && c % groups == 0
             && shape.num_elements() > 0
             && tensors[1..3].iter().all(|t| t.shape().as_slice() == [c]);
@@ -101,6 +105,7 @@ impl Groups {
             s: shape.num_elements() / (n * c),
             groups,
             per: c / groups,
+            silu: silu == 1,
         })
     }
 
@@ -130,7 +135,14 @@ impl Groups {
                     let first = (i % self.groups) * self.per;
                     for ((h, x), c) in h.chunks_mut(self.s).zip(x.chunks(self.s)).zip(first..) {
                         let a = r * gamma[c];
-                        affine_silu(x, a, beta[c] - mu * a, h);
+                        let b = beta[c] - mu * a;
+                        if self.silu {
+                            affine_silu(x, a, b, h);
+                        } else {
+                            h.iter_mut()
+                                .zip(x)
+                                .for_each(|(h, &v)| *h = MaybeUninit::new(a * v + b));
+                        }
                     }
                 })
         });
@@ -165,7 +177,9 @@ impl Groups {
                     .zip(first..)
                 {
                     let a = r * gamma[c];
-                    affine_silu_backward_inplace(x, a, beta[c] - mu * a, dy);
+                    if self.silu {
+                        affine_silu_backward_inplace(x, a, beta[c] - mu * a, dy);
+                    }
                     let [sdy, sdyx] =
                         sum_f64(dy, x, |d, v| [f64::from(d), f64::from(d * (v - mu) * r)]);
                     *sum = [sdyx as f32, sdy as f32];

@@ -1,5 +1,6 @@
-//! Group normalisation followed by SiLU, `silu(gamma gn(x) + beta)`, as one fused operation per
-//! direction: the residual blocks of the U-Nets normalise and activate before each convolution.
+//! Group normalisation, optionally followed by SiLU, `silu(gamma gn(x) + beta)` or `gamma gn(x)
+//! + beta`, as one fused operation per direction: the residual blocks of the U-Nets normalise
+//! and activate before each convolution, their attention blocks normalise alone.
 //!
 //! burn composes group norm from about nine operations (reshape, two means, a subtraction, a
 //! square, a square root, a division, the affine product and sum), each a pass over the
@@ -15,18 +16,20 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Dispatch, backend_extension};
 use burn::tensor::Tensor;
 
-/// Fused group norm and SiLU for `x`: `[n, c, ...]` (any trailing dimensions, `s` elements per
-/// channel) in `groups` groups of `c / groups` channels, with `gamma`, `beta`: `[c]`:
-/// `h = silu(gamma (x - mu) / sqrt(var + epsilon) + beta)`, where `mu` and `var` (biased) are
-/// the mean and variance of each image's group. The default bodies compose burn's primitives.
+/// Fused group norm, with or without SiLU, for `x`: `[n, c, ...]` (any trailing dimensions,
+/// `s` elements per channel) in `groups` groups of `c / groups` channels, with `gamma`, `beta`:
+/// `[c]`: `y = gamma (x - mu) / sqrt(var + epsilon) + beta`, where `mu` and `var` (biased) are
+/// the mean and variance of each image's group, and `h = silu(y)` or `h = y`. `spec = [groups,
+/// silu]` with `silu` 1 for the activation and 0 without; `epsilon = [epsilon]`. The default
+/// bodies compose burn's primitives.
 #[backend_extension(Flex, Autodiff)]
 pub trait GroupNormOps: Backend {
-    /// `h`: the shape of `x`. `spec = [groups]`, `epsilon = [epsilon]`.
-    fn fused_group_norm_silu(
+    /// `h`: the shape of `x`.
+    fn fused_group_norm(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
-        spec: [usize; 1],
+        spec: [usize; 2],
         epsilon: [f32; 1],
     ) -> FloatTensor<Self> {
         composed::forward::<Self>(x, gamma, beta, spec, epsilon).0
@@ -34,29 +37,31 @@ pub trait GroupNormOps: Backend {
 
     /// `(h, mu, r)` with each image's and group's mean `mu` and `r = 1 / sqrt(var + epsilon)`,
     /// both `[n, groups, 1]`: what the backward pass needs besides the inputs.
-    fn group_norm_silu_parts(
+    fn group_norm_parts(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
-        spec: [usize; 1],
+        spec: [usize; 2],
         epsilon: [f32; 1],
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
         composed::forward::<Self>(x, gamma, beta, spec, epsilon)
     }
 
     /// `(dL/dx, dL/dgamma, dL/dbeta)` from the upstream gradient `g = dL/dh`: with
-    /// `x^ = (x - mu) r`, `y = gamma x^ + beta` and `dy = g silu'(y)`,
+    /// `x^ = (x - mu) r`, `y = gamma x^ + beta` and `dy = g silu'(y)` (`dy = g` without SiLU),
     /// `dL/dbeta = sum dy`, `dL/dgamma = sum dy x^` (over images and positions), and
     /// `dL/dx = r (d - mean(d) - x^ mean(d x^))` with `d = gamma dy` and means over the group.
-    fn group_norm_silu_backward(
+    /// `spec` as in the forward pass.
+    fn group_norm_backward(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
         beta: FloatTensor<Self>,
         mu: FloatTensor<Self>,
         r: FloatTensor<Self>,
         g: FloatTensor<Self>,
+        spec: [usize; 2],
     ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
-        composed::backward::<Self>(x, gamma, beta, [mu, r], g)
+        composed::backward::<Self>(x, gamma, beta, [mu, r], g, spec)
     }
 }
 
@@ -69,11 +74,32 @@ pub fn group_norm_silu<const D: usize>(
     groups: usize,
     epsilon: f64,
 ) -> Tensor<D> {
-    let h = <Dispatch as GroupNormOps>::fused_group_norm_silu(
+    fused(x, gamma, beta, [groups, 1], epsilon)
+}
+
+/// `gamma gn(x) + beta` on Flex tensors, as [`group_norm_silu`] without the activation.
+pub fn group_norm<const D: usize>(
+    x: Tensor<D>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    groups: usize,
+    epsilon: f64,
+) -> Tensor<D> {
+    fused(x, gamma, beta, [groups, 0], epsilon)
+}
+
+fn fused<const D: usize>(
+    x: Tensor<D>,
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+    spec: [usize; 2],
+    epsilon: f64,
+) -> Tensor<D> {
+    let h = <Dispatch as GroupNormOps>::fused_group_norm(
         x.into_dispatch(),
         gamma.into_dispatch(),
         beta.into_dispatch(),
-        [groups],
+        spec,
         [epsilon as f32],
     );
     Tensor::from_dispatch(h)
@@ -126,7 +152,7 @@ mod composed {
         x: FloatTensor<B>,
         gamma: FloatTensor<B>,
         beta: FloatTensor<B>,
-        [groups]: [usize; 1],
+        [groups, silu]: [usize; 2],
         [epsilon]: [f32; 1],
     ) -> (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) {
         let (x3, shape) = grouped::<B>(x, groups);
@@ -135,11 +161,9 @@ mod composed {
         let var = B::float_mean_dim(B::float_mul(centred.clone(), centred), 2);
         let r = B::float_powf_scalar(B::float_add_scalar(var, epsilon.into()), (-0.5).into());
         let xhat = normalised::<B>(x3, mu.clone(), r.clone(), &shape);
-        (
-            composed_silu::<B>(affine::<B>(xhat, gamma, beta, &shape)),
-            mu,
-            r,
-        )
+        let y = affine::<B>(xhat, gamma, beta, &shape);
+        let h = if silu == 1 { composed_silu::<B>(y) } else { y };
+        (h, mu, r)
     }
 
     pub fn backward<B: Backend>(
@@ -148,12 +172,16 @@ mod composed {
         beta: FloatTensor<B>,
         [mu, r]: [FloatTensor<B>; 2],
         g: FloatTensor<B>,
+        [groups, silu]: [usize; 2],
     ) -> (FloatTensor<B>, FloatTensor<B>, FloatTensor<B>) {
-        let groups = mu.shape()[1];
         let (x3, shape) = grouped::<B>(x, groups);
         let xhat = normalised::<B>(x3, mu, r.clone(), &shape);
-        let y = affine::<B>(xhat.clone(), gamma.clone(), beta, &shape);
-        let dy = composed_silu_backward::<B>(y, g);
+        let dy = if silu == 1 {
+            let y = affine::<B>(xhat.clone(), gamma.clone(), beta, &shape);
+            composed_silu_backward::<B>(y, g)
+        } else {
+            g
+        };
         let channel_sums = |t: FloatTensor<B>| {
             let (n, c) = (shape[0], shape[1]);
             let t = B::float_reshape(t, [n, c, shape.num_elements() / (n * c)].into());
