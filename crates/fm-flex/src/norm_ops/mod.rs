@@ -1,6 +1,7 @@
-//! Group normalisation, optionally followed by SiLU, `silu(gamma gn(x) + beta)` or `gamma gn(x)
-//! + beta`, as one fused operation per direction: the residual blocks of the U-Nets normalise
-//! and activate before each convolution, their attention blocks normalise alone.
+//! Group normalisation, optionally followed by SiLU (`silu(gamma gn(x) + beta)`, or without
+//! it `gamma gn(x) + beta`), as one fused operation per direction: the residual blocks of the
+//! U-Nets normalise and activate before each convolution, their attention blocks normalise
+//! alone.
 //!
 //! burn composes group norm from about nine operations (reshape, two means, a subtraction, a
 //! square, a square root, a division, the affine product and sum), each a pass over the
