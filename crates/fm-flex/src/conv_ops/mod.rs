@@ -82,13 +82,7 @@ pub fn conv2d(
     stride: usize,
     padding: usize,
 ) -> Tensor<4> {
-    let y = <Dispatch as ConvOps>::fused_conv2d(
-        x.into_dispatch(),
-        w.into_dispatch(),
-        b.into_dispatch(),
-        [stride, padding, 1],
-    );
-    Tensor::from_dispatch(y)
+    fused(x, w, b, [stride, padding, 1])
 }
 
 /// `conv(upsample(x), w) + b` on Flex tensors: `x` upsampled `factor` times on both axes by
@@ -102,11 +96,16 @@ pub fn upsample_conv2d(
     factor: usize,
     padding: usize,
 ) -> Tensor<4> {
+    fused(x, w, b, [1, padding, factor])
+}
+
+/// The fused convolution at `geometry = [stride, padding, factor]`.
+fn fused(x: Tensor<4>, w: Tensor<4>, b: Tensor<1>, geometry: [usize; 3]) -> Tensor<4> {
     let y = <Dispatch as ConvOps>::fused_conv2d(
         x.into_dispatch(),
         w.into_dispatch(),
         b.into_dispatch(),
-        [1, padding, factor],
+        geometry,
     );
     Tensor::from_dispatch(y)
 }
