@@ -5,7 +5,7 @@
 //! and its gradient summed back from the gradient of the image convolved.
 
 use super::patches::ConvShape;
-use super::{ConvOps, composed};
+use super::{ConvOps, composed, winograd};
 use crate::buffer::{Batch, contiguous, dense, from_vec, vec_f32};
 use crate::matrix::{Matrix, gemm_into};
 use burn::backend::flex::{Flex, FlexTensor};
@@ -119,10 +119,11 @@ struct Groups {
 }
 
 impl Groups {
-    /// Groups of `s`'s batch on the current pool: as many images as reach [`GROUP_COLUMNS`],
-    /// in a multiple of the pool's threads (at least one group each, where the batch allows);
-    /// single images for a pointwise convolution.
-    fn of(s: &ConvShape) -> Self {
+    /// Groups of `s`'s batch on the current pool, each image `columns` columns of the product:
+    /// as many images as reach [`GROUP_COLUMNS`], in a multiple of the pool's threads (at
+    /// least one group each, where the batch allows); single images for a pointwise
+    /// convolution.
+    fn of(s: &ConvShape, columns: usize) -> Self {
         let threads = rayon::current_num_threads();
         // A pointwise convolution's single image is its own patch matrix: no copy at all.
         let size = if s.pointwise() {
@@ -130,7 +131,7 @@ impl Groups {
         } else {
             // Whole rounds over the pool: three groups on two threads would leave one idle for
             // a third of the pass, so the group count is cut to a multiple of the threads.
-            let groups = s.n.div_ceil(GROUP_COLUMNS.div_ceil(s.pixels()));
+            let groups = s.n.div_ceil(GROUP_COLUMNS.div_ceil(columns));
             let rounds = (groups / threads).max(1);
             s.n.div_ceil(rounds * threads)
         };
@@ -143,13 +144,15 @@ impl Groups {
     }
 }
 
-/// Per-task buffers: a group's patch matrix, its gathered output rows, and one upsampled
-/// image.
+/// Per-task buffers: a group's patch matrix (or Winograd's transformed tiles), its gathered
+/// output rows (or the Winograd transforms' scratch), one upsampled image, and Winograd's
+/// products.
 #[derive(Default)]
 struct Scratch {
     patches: Vec<f32>,
     rows: Vec<f32>,
     upsampled: Vec<f32>,
+    products: Vec<f32>,
 }
 
 /// The patch matrices of the images `x` side by side, `[c k k, images ho wo]`: the image
@@ -197,7 +200,10 @@ fn side_by_side(blocks: Batch, rows: usize, pixels: usize, buf: &mut Vec<f32>) -
 /// place instead of packing a copy of it (104 -> 111 GFLOP/s for eleven 7x7 images on one
 /// thread, `sgemm_f32/conv_*` in benches/kernels.rs).
 fn forward(s: &ConvShape, x: Batch, w: &[f32], b: &[f32]) -> Vec<f32> {
-    let groups = Groups::of(s);
+    if winograd::applies(s) {
+        return forward_winograd(s, x, w, b);
+    }
+    let groups = Groups::of(s, s.pixels());
     let out = s.co * s.pixels();
     let wm = Matrix::row_major(w, s.co, s.patch_rows());
     vec_f32(s.n * out, |y| {
@@ -221,6 +227,27 @@ fn forward(s: &ConvShape, x: Batch, w: &[f32], b: &[f32]) -> Vec<f32> {
                     groups.parallelism,
                 );
                 untranspose(&scratch.rows, s, b, y);
+            })
+    })
+}
+
+/// The forward pass of a 3x3 same-size convolution by Winograd's F(2x2, 3x3), one rayon task
+/// per group of images: their tiles transformed, 16 products, the outputs transformed back.
+fn forward_winograd(s: &ConvShape, x: Batch, w: &[f32], b: &[f32]) -> Vec<f32> {
+    let tiles = winograd::tiles(s);
+    let groups = Groups::of(s, tiles);
+    let out = s.co * s.pixels();
+    let u = winograd::weights(s, w);
+    vec_f32(s.n * out, |y| {
+        y.par_chunks_mut(groups.size * out)
+            .zip(x.par_split(groups.size))
+            .for_each_init(Scratch::default, |scratch, (y, x)| {
+                let v = &mut scratch.patches;
+                winograd::transform_input(s, x, v, &mut scratch.rows, &mut scratch.upsampled);
+                let m = &mut scratch.products;
+                m.resize(winograd::XI * x.count() * tiles * s.co, 0.0);
+                winograd::products(s, v, &u, uninit(m), groups.parallelism);
+                winograd::transform_output(s, m, b, y, &mut scratch.rows);
             })
     })
 }
@@ -256,13 +283,14 @@ fn grad_input(s: &ConvShape, w: &[f32], g: Batch) -> Vec<f32> {
 
 /// The gradient with respect to the image convolved, `[n, c, h, w]`.
 fn grad_convolved(s: &ConvShape, w: &[f32], g: Batch) -> Vec<f32> {
-    if let Some(t) = s.transposed().filter(|t| t.patch_rows() < s.patch_rows()) {
-        // The input gradient as the forward pass of the transposed convolution: its patch
-        // matrix has `co k k` rows where `w^T g` has `c k k`, its product sums over `co k k`
-        // rather than `co`, and it writes `dx` directly, with no col2im.
+    let smaller = |t: &ConvShape| winograd::applies(t) || t.patch_rows() < s.patch_rows();
+    if let Some(t) = s.transposed().filter(smaller) {
+        // The input gradient as the forward pass of the transposed convolution: Winograd's
+        // where it applies; else its patch matrix has `co k k` rows where `w^T g` has `c k k`.
+        // Either way it writes `dx` directly, with no col2im.
         return forward(&t, g, &s.flipped_weights(w), &vec![0.0; s.c]);
     }
-    let groups = Groups::of(s);
+    let groups = Groups::of(s, s.pixels());
     let (rows, pixels) = (s.patch_rows(), s.pixels());
     let wt = Matrix::row_major(w, s.co, rows).t();
     let mut dx = vec![0.0; s.n * s.image()];
@@ -289,7 +317,7 @@ fn grad_convolved(s: &ConvShape, w: &[f32], g: Batch) -> Vec<f32> {
 /// place instead of packing it (92 -> 111 GFLOP/s for eleven 7x7 images on one thread,
 /// `sgemm_f32/conv_*` in benches/kernels.rs); the sum is transposed once at the end.
 fn grad_weight(s: &ConvShape, x: Batch, g: Batch) -> Vec<f32> {
-    let groups = Groups::of(s);
+    let groups = Groups::of(s, s.pixels());
     let (rows, pixels) = (s.patch_rows(), s.pixels());
     let count = s.n.div_ceil(groups.size);
     let per = count.div_ceil(rayon::current_num_threads().min(count)) * groups.size;

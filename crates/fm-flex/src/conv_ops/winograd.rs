@@ -1,0 +1,320 @@
+//! The 3x3 stride-1 "same" convolution by Winograd's minimal filtering F(2x2, 3x3) (Lavin &
+//! Gray, "Fast Algorithms for Convolutional Neural Networks", 2016): each 2x2 block of output
+//! pixels is `A^T [(G w G^T) . (B^T d B)] A` of its 4x4 input tile `d`, so the products multiply
+//! 16 numbers per block and channel pair where the patch matrix's multiply 36 (2.25x fewer).
+//! There are 16 products, one per tile position `xi`: `[co, c] x [c, tiles]` over a group of
+//! images' tiles side by side. The transforms run along a row of tiles at a time, on
+//! contiguous slices (one per tile position), so that they vectorise.
+
+use super::patches::ConvShape;
+use crate::buffer::Batch;
+use crate::matrix::{Matrix, gemm_into};
+use pulp::{Arch, Simd, WithSimd};
+use std::mem::MaybeUninit;
+
+/// Positions in a 4x4 tile: one product each.
+pub(super) const XI: usize = 16;
+
+/// Whether `s` is a convolution Winograd's F(2x2, 3x3) computes here: a 3x3 kernel, stride 1,
+/// padding 1 (the output has the input's size).
+pub(super) fn applies(s: &ConvShape) -> bool {
+    s.k == 3 && s.s == 1 && s.p == 1
+}
+
+/// Tiles (2x2 output blocks) of one image: `ceil(h / 2) ceil(w / 2)`.
+pub(super) fn tiles(s: &ConvShape) -> usize {
+    s.h.div_ceil(2) * s.w.div_ceil(2)
+}
+
+/// The weights `w` (`[co, c, 3, 3]`) transformed, `U = G w G^T` with `G = [[1, 0, 0], [1/2,
+/// 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]]`, laid out `[16, co, c]`: position `xi`'s matrix is
+/// the `[co, c]` left operand of its product.
+pub(super) fn weights(s: &ConvShape, w: &[f32]) -> Vec<f32> {
+    let g_of = |[a, b, c]: [f32; 3]| [a, 0.5 * (a + b + c), 0.5 * (a - b + c), c];
+    let mut u = vec![0.0; XI * s.co * s.c];
+    for (o, filters) in w.chunks(s.c * 9).enumerate() {
+        for (ch, g) in filters.chunks(9).enumerate() {
+            // G g, one kernel column at a time: gg[j][i] = (G g)[i][j].
+            let gg = [0, 1, 2].map(|j| g_of([g[j], g[3 + j], g[6 + j]]));
+            for i in 0..4 {
+                for (j, v) in g_of([gg[0][i], gg[1][i], gg[2][i]]).into_iter().enumerate() {
+                    u[((4 * i + j) * s.co + o) * s.c + ch] = v;
+                }
+            }
+        }
+    }
+    u
+}
+
+/// The input tiles of the images `x` (`[c, h, w]` each) transformed, `V = B^T d B` with `B^T =
+/// [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]`, into `v` (`[16, c, ld]`, the
+/// images' tiles side by side: image `j`'s tile `(ty, tx)` in column `j tiles + ty ceil(w / 2)
+/// + tx`). `scratch` is scratch; an upsampled convolution's images are upsampled into
+/// `upsampled` first.
+pub(super) fn transform_input(
+    s: &ConvShape,
+    x: Batch,
+    v: &mut Vec<f32>,
+    scratch: &mut Vec<f32>,
+    upsampled: &mut Vec<f32>,
+) {
+    let ld = x.count() * tiles(s);
+    v.resize(XI * s.c * ld, 0.0);
+    let phases = Phases::of(s);
+    scratch.resize(4 * phases.plane + 2 * XI * phases.span, 0.0);
+    for (j, image) in x.images().enumerate() {
+        let image = if s.up > 1 {
+            s.upsample(image, upsampled);
+            upsampled.as_slice()
+        } else {
+            image
+        };
+        let first = j * tiles(s);
+        Arch::new().dispatch(InputTiles {
+            s,
+            phases,
+            image,
+            v,
+            first,
+            scratch,
+        });
+    }
+}
+
+/// A channel padded by one zero row and column on each side (and one more on the bottom and
+/// right when the size is odd) as its four phases: `P_ab[Y][X] = padded[2 Y + a][2 X + b]`,
+/// `(ceil(h / 2) + 1) x (ceil(w / 2) + 1)` each. Entry `(i, j)` of every tile `(ty, tx)` is
+/// then `P_(i % 2)(j % 2)` at `q + (i / 2) (tw + 1) + j / 2`, `q = ty (tw + 1) + tx`: one
+/// shifted slice of a phase for all the tiles at once, with one unused column per tile row.
+#[derive(Clone, Copy)]
+struct Phases {
+    /// Tile rows and columns of the image.
+    th: usize,
+    tw: usize,
+    /// Entries in a phase, `(th + 1) (tw + 1)`.
+    plane: usize,
+    /// Tile indices `q` spanned, `th (tw + 1) - 1`.
+    span: usize,
+}
+
+impl Phases {
+    fn of(s: &ConvShape) -> Self {
+        let (th, tw) = (s.h.div_ceil(2), s.w.div_ceil(2));
+        Self {
+            th,
+            tw,
+            plane: (th + 1) * (tw + 1),
+            span: th * (tw + 1) - 1,
+        }
+    }
+
+    /// The phases of the channel `x` (`[h, w]`) into `p` (`[4, plane]`, phase `2 a + b`).
+    #[inline(always)]
+    fn split(&self, s: &ConvShape, x: &[f32], p: &mut [f32]) {
+        p.fill(0.0);
+        let stride = self.tw + 1;
+        for (r, row) in x.chunks_exact(s.w).enumerate() {
+            // Image row r is padded row r + 1: phase row (r + 1) / 2, parity (r + 1) % 2.
+            let (big, a) = ((r + 1) / 2, (r + 1) % 2);
+            let (even, odd) = p.split_at_mut((2 * a + 1) * self.plane);
+            let even = &mut even[2 * a * self.plane + big * stride..][..stride];
+            let odd = &mut odd[big * stride..][..stride];
+            // Image column 2 k is padded column 2 k + 1 (odd phase, X = k), 2 k + 1 is padded
+            // 2 k + 2 (even phase, X = k + 1).
+            let pairs = row.chunks_exact(2);
+            let last = pairs.remainder().first().copied();
+            let n = pairs.len();
+            for ((o, e), pair) in odd.iter_mut().zip(&mut even[1..]).zip(pairs) {
+                *o = pair[0];
+                *e = pair[1];
+            }
+            if let Some(value) = last {
+                odd[n] = value;
+            }
+        }
+    }
+}
+
+/// One image's tiles transformed into `v` from column `first` on (see [`transform_input`]),
+/// compiled for the CPU's SIMD level so that the passes over all of a channel's tiles
+/// vectorise.
+struct InputTiles<'a> {
+    s: &'a ConvShape,
+    phases: Phases,
+    image: &'a [f32],
+    v: &'a mut [f32],
+    first: usize,
+    scratch: &'a mut [f32],
+}
+
+impl WithSimd for InputTiles<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _: S) {
+        let Self {
+            s,
+            phases,
+            image,
+            v,
+            first,
+            scratch,
+        } = self;
+        let Phases { tw, span, .. } = phases;
+        let ld = v.len() / (XI * s.c);
+        let (p, rest) = scratch.split_at_mut(4 * phases.plane);
+        let (rows, out) = rest.split_at_mut(XI * span);
+        for (ch, plane) in image.chunks_exact(s.h * s.w).enumerate() {
+            phases.split(s, plane, p);
+            let d = |i: usize, j: usize| {
+                let at = (2 * (i % 2) + j % 2) * phases.plane + (i / 2) * (tw + 1) + j / 2;
+                &p[at..][..span]
+            };
+            // B^T d: for each tile column j, rows [d0 - d2, d1 + d2, d2 - d1, d1 - d3].
+            let mut rows_of = rows.chunks_exact_mut(span);
+            for (a, b, sign) in [(0, 2, -1.0), (1, 2, 1.0), (2, 1, -1.0), (1, 3, -1.0)] {
+                for j in 0..4 {
+                    let row = rows_of.next().expect("16 rows");
+                    combine(row, d(a, j), d(b, j), sign);
+                }
+            }
+            // Then (B^T d) B: for each row i, columns [t0 - t2, t1 + t2, t2 - t1, t1 - t3].
+            let mut out_of = out.chunks_exact_mut(span);
+            for i in 0..4 {
+                let t = |j: usize| &rows[(4 * i + j) * span..][..span];
+                for (a, b, sign) in [(0, 2, -1.0), (1, 2, 1.0), (2, 1, -1.0), (1, 3, -1.0)] {
+                    combine(out_of.next().expect("16 positions"), t(a), t(b), sign);
+                }
+            }
+            // The tiles without the unused column, into each position's row of `v`.
+            for (xi, values) in out.chunks_exact(span).enumerate() {
+                let dst = &mut v[(xi * s.c + ch) * ld + first..][..phases.th * tw];
+                for (dst, src) in dst.chunks_exact_mut(tw).zip(values.chunks(tw + 1)) {
+                    dst.copy_from_slice(&src[..tw]);
+                }
+            }
+        }
+    }
+}
+
+/// `out = a + sign b`, elementwise.
+#[inline(always)]
+fn combine(out: &mut [f32], a: &[f32], b: &[f32], sign: f32) {
+    for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
+        *o = a + sign * b;
+    }
+}
+
+/// The 16 products `M_xi = U_xi V_xi` (`[co, ld]` each, into `m`, `[16, co, ld]`).
+pub(super) fn products(
+    s: &ConvShape,
+    v: &[f32],
+    u: &[f32],
+    m: &mut [MaybeUninit<f32>],
+    parallelism: gemm::Parallelism,
+) {
+    let ld = v.len() / (XI * s.c);
+    for ((v, u), m) in v
+        .chunks(s.c * ld)
+        .zip(u.chunks(s.co * s.c))
+        .zip(m.chunks_mut(s.co * ld))
+    {
+        let (lhs, rhs) = (
+            Matrix::row_major(u, s.co, s.c),
+            Matrix::row_major(v, s.c, ld),
+        );
+        gemm_into(m, lhs, rhs, false, parallelism);
+    }
+}
+
+/// The outputs `y` (`[co, h, w]` per image, one after the other) of the products `m` (`[16,
+/// co, ld]`): each 2x2 block `A^T M A + b` with `A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]`, cut at
+/// the image's last row and column when they are odd. `scratch` is scratch.
+pub(super) fn transform_output(
+    s: &ConvShape,
+    m: &[f32],
+    b: &[f32],
+    y: &mut [MaybeUninit<f32>],
+    scratch: &mut Vec<f32>,
+) {
+    scratch.resize(12 * tiles(s), 0.0);
+    Arch::new().dispatch(OutputTiles {
+        s,
+        m,
+        b,
+        y,
+        scratch,
+    });
+}
+
+/// [`transform_output`], compiled for the CPU's SIMD level so that the passes over all of an
+/// output channel's tiles vectorise.
+struct OutputTiles<'a> {
+    s: &'a ConvShape,
+    m: &'a [f32],
+    b: &'a [f32],
+    y: &'a mut [MaybeUninit<f32>],
+    scratch: &'a mut [f32],
+}
+
+impl WithSimd for OutputTiles<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _: S) {
+        let Self {
+            s,
+            m,
+            b,
+            y,
+            scratch,
+        } = self;
+        let (tw, per, pixels) = (s.w.div_ceil(2), tiles(s), s.pixels());
+        let ld = m.len() / (XI * s.co);
+        let (sums, blocks) = scratch.split_at_mut(8 * per);
+        for (j, y) in y.chunks_mut(s.co * pixels).enumerate() {
+            for (o, (y, &bias)) in y.chunks_mut(pixels).zip(b).enumerate() {
+                let e = |xi: usize| &m[(xi * s.co + o) * ld + j * per..][..per];
+                // A^T M: rows [m0 + m1 + m2, m1 - m2 - m3] of each tile column c.
+                let mut sums_of = sums.chunks_exact_mut(per);
+                for top in 0..2 {
+                    let sign = if top == 0 { 1.0 } else { -1.0 };
+                    for c in 0..4 {
+                        let (p, q, r) = (e(4 * top + c), e(4 * top + 4 + c), e(4 * top + 8 + c));
+                        let sum = sums_of.next().expect("8 sums");
+                        for (((d, &p), &q), &r) in sum.iter_mut().zip(p).zip(q).zip(r) {
+                            *d = p + sign * (q + r);
+                        }
+                    }
+                }
+                // Then (A^T M) A: columns [s0 + s1 + s2, s1 - s2 - s3] of each row.
+                let mut blocks_of = blocks.chunks_exact_mut(per);
+                for row in sums.chunks_exact(4 * per) {
+                    let t = |c: usize| &row[c * per..][..per];
+                    for (p, q, r, sign) in [(0, 1, 2, 1.0), (1, 2, 3, -1.0)] {
+                        let block = blocks_of.next().expect("4 blocks");
+                        for (((d, &p), &q), &r) in block.iter_mut().zip(t(p)).zip(t(q)).zip(t(r)) {
+                            *d = p + sign * (q + r);
+                        }
+                    }
+                }
+                // Output pixel (2 ty + a, 2 tx + b) is blocks[2 a + b] at tile ty tw + tx.
+                for (oy, row) in y.chunks_exact_mut(s.w).enumerate() {
+                    let at = (oy / 2) * tw;
+                    let block = |b: usize| &blocks[(2 * (oy % 2) + b) * per + at..][..tw];
+                    let (left, right) = (block(0), block(1));
+                    let pairs = row.chunks_exact_mut(2);
+                    let n = pairs.len();
+                    for ((pair, &l), &r) in pairs.zip(left).zip(right) {
+                        pair[0] = MaybeUninit::new(l + bias);
+                        pair[1] = MaybeUninit::new(r + bias);
+                    }
+                    // An odd width ends on the left half of a block.
+                    if s.w % 2 == 1 {
+                        row[2 * n] = MaybeUninit::new(left[n] + bias);
+                    }
+                }
+            }
+        }
+    }
+}
