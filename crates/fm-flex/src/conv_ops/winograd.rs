@@ -15,11 +15,23 @@ use std::mem::MaybeUninit;
 /// Positions in a 4x4 tile: one product each.
 pub(super) const XI: usize = 16;
 
-/// Whether `s` is a convolution Winograd's F(2x2, 3x3) computes here: a 3x3 kernel, stride 1,
-/// padding 1 (the output has the input's size).
+/// Whether `s` is a convolution Winograd's F(2x2, 3x3) computes here, and faster than the
+/// patch matrix's product: a 3x3 kernel, stride 1, padding 1 (the output has the input's
+/// size), at least [`MIN_WIDTH`] columns and [`MIN_CHANNELS`] channels in and out.
 pub(super) fn applies(s: &ConvShape) -> bool {
-    s.k == 3 && s.s == 1 && s.p == 1
+    s.k == 3 && s.s == 1 && s.p == 1 && s.w >= MIN_WIDTH && s.c.min(s.co) >= MIN_CHANNELS
 }
+
+/// The narrowest image Winograd's transforms pay on: their passes run along rows of tiles, and
+/// on the `mnist` U-Net's 7x7 and 14x14 layers (4 and 7 tiles a row) they cost more than the
+/// products saved (`conv_unet` in benches/kernels.rs: 64 -> 64 at 7x7 2.8 ms by the patch
+/// matrix, 4.5 ms by Winograd, one thread), where its 28x28 ones gain up to 1.6x.
+const MIN_WIDTH: usize = 16;
+
+/// The fewest channels in and out: the input transform's cost per product is `1 / co`, the
+/// output transform's `1 / c` (the U-Nets' first and last layers, 1 -> 32 and 32 -> 1, were
+/// 4x and 1.5x slower by Winograd).
+const MIN_CHANNELS: usize = 16;
 
 /// Tiles (2x2 output blocks) of one image: `ceil(h / 2) ceil(w / 2)`.
 pub(super) fn tiles(s: &ConvShape) -> usize {
@@ -61,7 +73,7 @@ pub(super) fn transform_input(
     let ld = x.count() * tiles(s);
     v.resize(XI * s.c * ld, 0.0);
     let phases = Phases::of(s);
-    scratch.resize(4 * phases.plane + 2 * XI * phases.span, 0.0);
+    scratch.resize(4 * phases.plane + XI * phases.span, 0.0);
     for (j, image) in x.images().enumerate() {
         let image = if s.up > 1 {
             s.upsample(image, upsampled);
@@ -114,8 +126,9 @@ impl Phases {
         p.fill(0.0);
         let stride = self.tw + 1;
         for (r, row) in x.chunks_exact(s.w).enumerate() {
-            // Image row r is padded row r + 1: phase row (r + 1) / 2, parity (r + 1) % 2.
-            let (big, a) = ((r + 1) / 2, (r + 1) % 2);
+            // Image row r is padded row r + 1: its phase row and parity.
+            let padded = r + 1;
+            let (big, a) = (padded / 2, padded % 2);
             let (even, odd) = p.split_at_mut((2 * a + 1) * self.plane);
             let even = &mut even[2 * a * self.plane + big * stride..][..stride];
             let odd = &mut odd[big * stride..][..stride];
@@ -163,7 +176,7 @@ impl WithSimd for InputTiles<'_> {
         let Phases { tw, span, .. } = phases;
         let ld = v.len() / (XI * s.c);
         let (p, rest) = scratch.split_at_mut(4 * phases.plane);
-        let (rows, out) = rest.split_at_mut(XI * span);
+        let rows = &mut rest[..XI * span];
         for (ch, plane) in image.chunks_exact(s.h * s.w).enumerate() {
             phases.split(s, plane, p);
             let d = |i: usize, j: usize| {
@@ -172,32 +185,33 @@ impl WithSimd for InputTiles<'_> {
             };
             // B^T d: for each tile column j, rows [d0 - d2, d1 + d2, d2 - d1, d1 - d3].
             let mut rows_of = rows.chunks_exact_mut(span);
-            for (a, b, sign) in [(0, 2, -1.0), (1, 2, 1.0), (2, 1, -1.0), (1, 3, -1.0)] {
+            for (a, b, sign) in COMBOS {
                 for j in 0..4 {
                     let row = rows_of.next().expect("16 rows");
                     combine(row, d(a, j), d(b, j), sign);
                 }
             }
-            // Then (B^T d) B: for each row i, columns [t0 - t2, t1 + t2, t2 - t1, t1 - t3].
-            let mut out_of = out.chunks_exact_mut(span);
+            // Then (B^T d) B: for each row i, columns [t0 - t2, t1 + t2, t2 - t1, t1 - t3],
+            // written one tile row at a time into position 4 i + k's row of `v`, leaving out
+            // the unused column.
             for i in 0..4 {
                 let t = |j: usize| &rows[(4 * i + j) * span..][..span];
-                for (a, b, sign) in [(0, 2, -1.0), (1, 2, 1.0), (2, 1, -1.0), (1, 3, -1.0)] {
-                    combine(out_of.next().expect("16 positions"), t(a), t(b), sign);
-                }
-            }
-            // The tiles without the unused column, into each position's row of `v`.
-            for (xi, values) in out.chunks_exact(span).enumerate() {
-                let dst = &mut v[(xi * s.c + ch) * ld + first..][..phases.th * tw];
-                for (dst, src) in dst.chunks_exact_mut(tw).zip(values.chunks(tw + 1)) {
-                    dst.copy_from_slice(&src[..tw]);
+                for (k, (a, b, sign)) in COMBOS.into_iter().enumerate() {
+                    let dst = &mut v[((4 * i + k) * s.c + ch) * ld + first..][..phases.th * tw];
+                    let (a, b) = (t(a).chunks(tw + 1), t(b).chunks(tw + 1));
+                    for ((dst, a), b) in dst.chunks_exact_mut(tw).zip(a).zip(b) {
+                        combine(dst, a, b, sign);
+                    }
                 }
             }
         }
     }
 }
 
-/// `out = a + sign b`, elementwise.
+/// The rows (or columns) of `B^T d` (`(B^T d) B`) as `(a, b, sign)`: `d_a + sign d_b`.
+const COMBOS: [(usize, usize, f32); 4] = [(0, 2, -1.0), (1, 2, 1.0), (2, 1, -1.0), (1, 3, -1.0)];
+
+/// `out = a + sign b`, elementwise (over the shortest of the three).
 #[inline(always)]
 fn combine(out: &mut [f32], a: &[f32], b: &[f32], sign: f32) {
     for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
