@@ -3,8 +3,9 @@
 //! pixels is `A^T [(G w G^T) . (B^T d B)] A` of its 4x4 input tile `d`, so the products multiply
 //! 16 numbers per block and channel pair where the patch matrix's multiply 36 (2.25x fewer).
 //! There are 16 products, one per tile position `xi`: `[co, c] x [c, tiles]` over a group of
-//! images' tiles side by side. The transforms run along a row of tiles at a time, on
-//! contiguous slices (one per tile position), so that they vectorise.
+//! images' tiles side by side. The transforms run over all of a channel's tiles at once (each
+//! tile entry is a shifted slice of one of the padded image's four phases, see [`Phases`]),
+//! compiled for the CPU's SIMD level by pulp's dispatch, so that they vectorise.
 
 use super::patches::ConvShape;
 use crate::buffer::Batch;
@@ -25,7 +26,8 @@ pub(super) fn applies(s: &ConvShape) -> bool {
 /// The narrowest image Winograd's transforms pay on: their passes run along rows of tiles, and
 /// on the `mnist` U-Net's 7x7 and 14x14 layers (4 and 7 tiles a row) they cost more than the
 /// products saved (`conv_unet` in benches/kernels.rs: 64 -> 64 at 7x7 2.8 ms by the patch
-/// matrix, 4.5 ms by Winograd, one thread), where its 28x28 ones gain up to 1.6x.
+/// matrix, 4.5 ms by Winograd, one thread), where its 28x28 forward passes gained 1.1-1.6x
+/// (between runs on a noisy machine).
 const MIN_WIDTH: usize = 16;
 
 /// The fewest channels in and out: the input transform's cost per product is `1 / co`, the
