@@ -1,6 +1,7 @@
 //! The fused convolution against burn's `conv2d`: values and the gradients of input, weight and
-//! bias (the 3x3 same-size ones by Winograd's F(2x2, 3x3)), for odd image sizes, strides 1 and 2, kernels 1, 3 and 5, with and without padding,
-//! batches smaller and larger than the pool, small images grouped into one product (with a
+//! bias (the wide 3x3 same-size ones by Winograd's F(2x2, 3x3)), for odd image sizes, strides
+//! 1 and 2, kernels 1, 3 and 5, with and without padding, batches smaller and larger than the
+//! pool, small images grouped into one product (with a
 //! short last group), one and three threads, views and half precision; and the same after a
 //! nearest-neighbour upsampling, against burn's interpolation.
 use burn::tensor::module::conv2d;

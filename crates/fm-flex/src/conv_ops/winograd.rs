@@ -23,9 +23,9 @@ pub(super) fn applies(s: &ConvShape) -> bool {
     s.k == 3 && s.s == 1 && s.p == 1 && s.w >= MIN_WIDTH && s.c.min(s.co) >= MIN_CHANNELS
 }
 
-/// The narrowest image Winograd's transforms pay on: their passes run along rows of tiles, and
-/// on the `mnist` U-Net's 7x7 and 14x14 layers (4 and 7 tiles a row) they cost more than the
-/// products saved (`conv_unet` in benches/kernels.rs: 64 -> 64 at 7x7 2.8 ms by the patch
+/// The narrowest image Winograd's transforms pay on: on the `mnist` U-Net's 7x7 and 14x14
+/// layers (16 and 49 tiles a channel, passes too short to fill the vectors, and a 7x7 image
+/// padded to 8x8 tiles) they cost more than the products saved (`conv_unet` in benches/kernels.rs: 64 -> 64 at 7x7 2.8 ms by the patch
 /// matrix, 4.5 ms by Winograd, one thread), where its 28x28 forward passes gained 1.1-1.6x
 /// (between runs on a noisy machine).
 const MIN_WIDTH: usize = 16;
