@@ -13,10 +13,12 @@
 //!   for a stride-1 same-size convolution that is a 3x3 or has fewer outputs than inputs, the
 //!   forward pass of the transposed convolution with the flipped weights (no col2im).
 //!
-//! The forward pass of a 3x3 convolution with stride 1 and padding 1 (most of the U-Nets'
-//! work, and so also their input gradients) runs as Winograd's F(2x2, 3x3) instead
-//! (`winograd.rs`): 16 products `[co, c] x [c, tiles]` over the group's transformed 4x4 input
-//! tiles, 2.25x fewer multiplications than the patch matrix's product.
+//! A 3x3 convolution with stride 1 and padding 1 (most of the U-Nets' work) runs as Winograd's
+//! F(2x2, 3x3) instead (`winograd.rs`), where it pays (images at least 16 wide, at least 16
+//! channels): its forward pass (and so its input gradient, the transposed convolution's
+//! forward) as 16 products `[co, c] x [c, tiles]` over the group's transformed 4x4 input tiles,
+//! and its weight gradient as 16 products `[co, tiles] x [tiles, c]`, each 2.25x fewer
+//! multiplications than the patch matrix's product.
 //!
 //! A 1x1 convolution with stride 1 and no padding uses the image itself as its patch matrix.
 //! A nearest-neighbour upsampling before the convolution (the U-Nets' decoder) is part of the

@@ -3,7 +3,9 @@
 //! pixels is `A^T [(G w G^T) . (B^T d B)] A` of its 4x4 input tile `d`, so the products multiply
 //! 16 numbers per block and channel pair where the patch matrix's multiply 36 (2.25x fewer).
 //! There are 16 products, one per tile position `xi`: `[co, c] x [c, tiles]` over a group of
-//! images' tiles side by side. The transforms run over all of a channel's tiles at once (each
+//! images' tiles side by side. The weight gradient is the same computation transposed: `dU =
+//! dM V^T` at each position, with `dM = A g A^T` of the output gradient's 2x2 blocks, and `dw
+//! = G^T dU G` (16 products `[co, tiles] x [tiles, c]`). The transforms run over all of a channel's tiles at once (each
 //! tile entry is a shifted slice of one of the padded image's four phases, see [`Phases`]),
 //! compiled for the CPU's SIMD level by pulp's dispatch, so that they vectorise.
 
@@ -35,9 +37,13 @@ const MIN_WIDTH: usize = 16;
 /// 4x and 1.5x slower by Winograd).
 const MIN_CHANNELS: usize = 16;
 
-/// Tiles (2x2 output blocks) of one image: `ceil(h / 2) ceil(w / 2)`.
+/// Columns of one image in the products: its tiles (2x2 output blocks), `ceil(h / 2)` rows
+/// of `ceil(w / 2)`, each row followed by one unused column, `ceil(h / 2) (ceil(w / 2) + 1)`.
+/// The unused columns let every transform pass run over all of a channel's tiles in one loop
+/// (see [`Phases`]); they cost `1 / (ceil(w / 2) + 1)` more product columns, and the gradient
+/// transform zeroes them so that they add nothing to the weight gradient.
 pub(super) fn tiles(s: &ConvShape) -> usize {
-    s.h.div_ceil(2) * s.w.div_ceil(2)
+    s.h.div_ceil(2) * (s.w.div_ceil(2) + 1)
 }
 
 /// The weights `w` (`[co, c, 3, 3]`) transformed, `U = G w G^T` with `G = [[1, 0, 0], [1/2,
@@ -62,9 +68,10 @@ pub(super) fn weights(s: &ConvShape, w: &[f32]) -> Vec<f32> {
 
 /// The input tiles of the images `x` (`[c, h, w]` each) transformed, `V = B^T d B` with `B^T =
 /// [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]`, into `v` (`[16, c, ld]`, the
-/// images' tiles side by side: image `j`'s tile `(ty, tx)` in column `j tiles + ty ceil(w / 2)
-/// + tx`). `scratch` is scratch; an upsampled convolution's images are upsampled into
-/// `upsampled` first.
+/// images' tiles side by side: image `j`'s tile `(ty, tx)` in column `j tiles + ty (ceil(w /
+/// 2) + 1) + tx`, see [`tiles`]). The unused columns hold finite values (zero in each image's
+/// last), which the output transform skips and the gradient's zeros cancel. `scratch` is
+/// scratch; an upsampled convolution's images are upsampled into `upsampled` first.
 pub(super) fn transform_input(
     s: &ConvShape,
     x: Batch,
@@ -102,8 +109,7 @@ pub(super) fn transform_input(
 /// shifted slice of a phase for all the tiles at once, with one unused column per tile row.
 #[derive(Clone, Copy)]
 struct Phases {
-    /// Tile rows and columns of the image.
-    th: usize,
+    /// Tile columns of the image.
     tw: usize,
     /// Entries in a phase, `(th + 1) (tw + 1)`.
     plane: usize,
@@ -115,7 +121,6 @@ impl Phases {
     fn of(s: &ConvShape) -> Self {
         let (th, tw) = (s.h.div_ceil(2), s.w.div_ceil(2));
         Self {
-            th,
             tw,
             plane: (th + 1) * (tw + 1),
             span: th * (tw + 1) - 1,
@@ -194,16 +199,13 @@ impl WithSimd for InputTiles<'_> {
                 }
             }
             // Then (B^T d) B: for each row i, columns [t0 - t2, t1 + t2, t2 - t1, t1 - t3],
-            // written one tile row at a time into position 4 i + k's row of `v`, leaving out
-            // the unused column.
+            // into position 4 i + k's row of `v`, unused columns included.
             for i in 0..4 {
                 let t = |j: usize| &rows[(4 * i + j) * span..][..span];
                 for (k, (a, b, sign)) in COMBOS.into_iter().enumerate() {
-                    let dst = &mut v[((4 * i + k) * s.c + ch) * ld + first..][..phases.th * tw];
-                    let (a, b) = (t(a).chunks(tw + 1), t(b).chunks(tw + 1));
-                    for ((dst, a), b) in dst.chunks_exact_mut(tw).zip(a).zip(b) {
-                        combine(dst, a, b, sign);
-                    }
+                    let dst = &mut v[((4 * i + k) * s.c + ch) * ld + first..][..=span];
+                    combine(dst, t(a), t(b), sign);
+                    dst[span] = 0.0;
                 }
             }
         }
@@ -314,9 +316,9 @@ impl WithSimd for OutputTiles<'_> {
                         }
                     }
                 }
-                // Output pixel (2 ty + a, 2 tx + b) is blocks[2 a + b] at tile ty tw + tx.
+                // Output pixel (2 ty + a, 2 tx + b) is blocks[2 a + b] at column ty (tw + 1) + tx.
                 for (oy, row) in y.chunks_exact_mut(s.w).enumerate() {
-                    let at = (oy / 2) * tw;
+                    let at = (oy / 2) * (tw + 1);
                     let block = |b: usize| &blocks[(2 * (oy % 2) + b) * per + at..][..tw];
                     let (left, right) = (block(0), block(1));
                     let pairs = row.chunks_exact_mut(2);
@@ -333,4 +335,135 @@ impl WithSimd for OutputTiles<'_> {
             }
         }
     }
+}
+
+/// `A` of [`transform_output`] (`A^T` transposed): its rows weigh a 2x2 block's two rows (or
+/// columns) into a 4x4 tile's, `[[1, 0], [1, 1], [1, -1], [0, -1]]`.
+const A: [[f32; 2]; 4] = [[1.0, 0.0], [1.0, 1.0], [1.0, -1.0], [0.0, -1.0]];
+
+/// The gradient of the products `M` of [`transform_output`] from the output gradients `g`
+/// (`[co, h, w]` per image): `A g A^T` of each 2x2 block, zero past an odd last row or column,
+/// into `dm` (`[16, co, ld]`, columns as [`transform_input`]'s). `scratch` is scratch.
+pub(super) fn transform_gradient(
+    s: &ConvShape,
+    g: Batch,
+    dm: &mut Vec<f32>,
+    scratch: &mut Vec<f32>,
+) {
+    dm.resize(XI * s.co * g.count() * tiles(s), 0.0);
+    scratch.resize(12 * tiles(s), 0.0);
+    Arch::new().dispatch(GradientTiles { s, g, dm, scratch });
+}
+
+/// [`transform_gradient`], compiled for the CPU's SIMD level so that the passes over all of an
+/// output channel's tiles vectorise.
+struct GradientTiles<'a> {
+    s: &'a ConvShape,
+    g: Batch<'a>,
+    dm: &'a mut [f32],
+    scratch: &'a mut [f32],
+}
+
+impl WithSimd for GradientTiles<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _: S) {
+        let Self { s, g, dm, scratch } = self;
+        let (tw, per, pixels) = (s.w.div_ceil(2), tiles(s), s.pixels());
+        let ld = dm.len() / (XI * s.co);
+        let (blocks, rows) = scratch.split_at_mut(4 * per);
+        for (j, image) in g.images().enumerate() {
+            for (o, plane) in image.chunks_exact(pixels).enumerate() {
+                // blocks[2 a + b] holds pixel (2 ty + a, 2 tx + b) of every tile (ty, tx), and
+                // zeros past the image and in the unused columns.
+                blocks.fill(0.0);
+                for (oy, row) in plane.chunks_exact(s.w).enumerate() {
+                    let at = (2 * (oy % 2)) * per + (oy / 2) * (tw + 1);
+                    let (left, right) = blocks[at..].split_at_mut(per);
+                    for ((pair, l), r) in row.chunks(2).zip(&mut left[..tw]).zip(&mut right[..tw]) {
+                        *l = pair[0];
+                        *r = pair.get(1).copied().unwrap_or(0.0);
+                    }
+                }
+                // A g: row i of each tile column b is A[i] . (g_0b, g_1b).
+                for (i, coef) in A.iter().enumerate() {
+                    for b in 0..2 {
+                        let row = &mut rows[(2 * i + b) * per..][..per];
+                        let (top, bottom) =
+                            (&blocks[b * per..][..per], &blocks[(2 + b) * per..][..per]);
+                        mix(row, top, bottom, coef);
+                    }
+                }
+                // Then (A g) A^T: column k of row i is A[k] . (r_i0, r_i1).
+                for i in 0..4 {
+                    let (r0, r1) = (
+                        &rows[2 * i * per..][..per],
+                        &rows[(2 * i + 1) * per..][..per],
+                    );
+                    for (k, coef) in A.iter().enumerate() {
+                        let dst = &mut dm[((4 * i + k) * s.co + o) * ld + j * per..][..per];
+                        mix(dst, r0, r1, coef);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `out = coef[0] p + coef[1] q`, elementwise.
+#[inline(always)]
+fn mix(out: &mut [f32], p: &[f32], q: &[f32], coef: &[f32; 2]) {
+    for ((o, &p), &q) in out.iter_mut().zip(p).zip(q) {
+        *o = coef[0] * p + coef[1] * q;
+    }
+}
+
+/// `dU_xi += dM_xi V_xi^T` for the 16 positions: the gradient of the transformed weights
+/// (`du`, `[16, co, c]`, accumulated) from the products' gradient `dm` (`[16, co, ld]`) and the
+/// transformed input tiles `v` (`[16, c, ld]`).
+pub(super) fn weight_products(
+    s: &ConvShape,
+    dm: &[f32],
+    v: &[f32],
+    du: &mut [MaybeUninit<f32>],
+    parallelism: gemm::Parallelism,
+) {
+    let ld = v.len() / (XI * s.c);
+    for ((dm, v), du) in dm
+        .chunks(s.co * ld)
+        .zip(v.chunks(s.c * ld))
+        .zip(du.chunks_mut(s.co * s.c))
+    {
+        let (lhs, rhs) = (
+            Matrix::row_major(dm, s.co, ld),
+            Matrix::row_major(v, s.c, ld).t(),
+        );
+        gemm_into(du, lhs, rhs, true, parallelism);
+    }
+}
+
+/// The weight gradient `[co, c, 3, 3]` from that of the transformed weights, `du` (`[16, co,
+/// c]`): `G^T dU G`, the transpose of [`weights`]' `U = G w G^T`.
+pub(super) fn weight_gradient(s: &ConvShape, du: &[f32]) -> Vec<f32> {
+    const G: [[f32; 3]; 4] = [
+        [1.0, 0.0, 0.0],
+        [0.5, 0.5, 0.5],
+        [0.5, -0.5, 0.5],
+        [0.0, 0.0, 1.0],
+    ];
+    let pairs = s.co * s.c;
+    let mut dw = vec![0.0; pairs * 9];
+    for (pair, taps) in dw.chunks_mut(9).enumerate() {
+        let du = |i: usize, j: usize| du[(4 * i + j) * pairs + pair];
+        // G^T dU (3x4), then (G^T dU) G (3x3).
+        let t = [0, 1, 2]
+            .map(|r| [0, 1, 2, 3].map(|j| (0..4).map(|i| G[i][r] * du(i, j)).sum::<f32>()));
+        for (r, row) in taps.chunks_mut(3).enumerate() {
+            for (q, tap) in row.iter_mut().enumerate() {
+                *tap = (0..4).map(|j| t[r][j] * G[j][q]).sum();
+            }
+        }
+    }
+    dw
 }
