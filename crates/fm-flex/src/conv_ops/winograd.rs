@@ -467,3 +467,39 @@ pub(super) fn weight_gradient(s: &ConvShape, du: &[f32]) -> Vec<f32> {
     }
     dw
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deterministic values in [-1, 1).
+    fn values(n: usize, seed: u64) -> Vec<f32> {
+        let mut state = seed;
+        (0..n)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (state >> 40) as f32 / (1u64 << 23) as f32 - 1.0
+            })
+            .collect()
+    }
+
+    /// `weight_gradient` is the adjoint of `weights`: `<G w G^T, dU> = <w, G^T dU G>` for any
+    /// `w` and `dU`, which is what makes it the gradient of the forward pass's transform.
+    #[test]
+    fn weight_gradient_is_the_adjoint_of_the_weight_transform() {
+        let s = ConvShape::new(&[1, 5, 4, 4], &[3, 5, 3, 3], [1, 1, 1]).expect("a 3x3 shape");
+        let (w, du) = (values(3 * 5 * 9, 1), values(XI * 3 * 5, 2));
+        let dot =
+            |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(&a, &b)| (a * b) as f64).sum::<f64>();
+        let (lhs, rhs) = (
+            dot(&weights(&s, &w), &du),
+            dot(&w, &weight_gradient(&s, &du)),
+        );
+        assert!(
+            (lhs - rhs).abs() < 1e-5 * lhs.abs().max(1.0),
+            "{lhs} against {rhs}"
+        );
+    }
+}
