@@ -30,8 +30,9 @@ pub enum Section {
     Speed,
     /// The PyTorch reference side by side, A B A B (needs FM_TORCH_PYTHON).
     Pytorch,
-    /// The U-Net against its PyTorch twin (unet_bench.py), A B A B (needs FM_TORCH_PYTHON and
-    /// the MNIST data).
+    /// The U-Net presets against their PyTorch twin (unet_bench.py; for cifar10 through
+    /// scripts/unet_twin_rgb.py), A B A B (needs FM_TORCH_PYTHON and the MNIST data; the
+    /// cifar10 row, about 15 minutes, the 20 CIFAR-10 images).
     PytorchImages,
     /// The criterion micro-benchmarks of benches/.
     Criterion,
@@ -104,6 +105,8 @@ pub struct Scale {
     /// Image race: timed U-Net training steps, and the steps of the run both sample from.
     pub image_race_steps: usize,
     pub image_sample_steps: usize,
+    /// Image race, `cifar10` preset: batch, warmup steps and timed steps.
+    pub rgb_race: (usize, usize, usize),
 }
 
 impl Scale {
@@ -128,6 +131,7 @@ impl Scale {
                 rounds: 2,
                 image_race_steps: 3,
                 image_sample_steps: 2,
+                rgb_race: (2, 1, 2),
             }
         } else {
             Scale {
@@ -149,6 +153,7 @@ impl Scale {
                 rounds: 2,
                 image_race_steps: 20,
                 image_sample_steps: 60,
+                rgb_race: (32, 1, 3),
             }
         }
     }

@@ -207,6 +207,7 @@ pub fn markdown(r: &Value) -> String {
     }
     if let Some(s) = section(&mut md, "Images against PyTorch", &r["pytorchimages"]) {
         let header = [
+            "preset",
             "threads",
             "batch",
             "ours steps/s",
@@ -218,8 +219,9 @@ pub fn markdown(r: &Value) -> String {
             &header,
             rows(&s["training"]).map(|row| {
                 vec![
+                    text(&row["preset"]).into(),
                     row["threads"].to_string(),
-                    text(&row["batch"]).into(),
+                    row["batch"].to_string(),
                     num(&row["ours_median"], 3),
                     num(&row["pytorch_median"], 3),
                     num(&row["ratio_of_medians"], 2),
@@ -257,7 +259,9 @@ mod tests {
                 "training": [{ "threads": 1, "ours_median": 3.66, "pytorch_median": 5.49, "ratio_of_medians": 0.667 }],
                 "sampling": [{ "solver": "dopri5", "ours_s_per_nfe": 1.251, "pytorch_s_per_nfe": 0.508, "speedup_per_nfe": 0.406 }] },
             "pytorchimages": { "settings": "I",
-                "training": [{ "threads": 2, "batch": "32", "ours_median": 2.75, "pytorch_median": 3.8, "ratio_of_medians": 0.7237 }],
+                "training": [
+                    { "preset": "mnist", "threads": 2, "batch": 32, "ours_median": 2.75, "pytorch_median": 3.8, "ratio_of_medians": 0.7237 },
+                    { "preset": "cifar10", "threads": 2, "batch": 32, "ours_median": 0.0223, "pytorch_median": 0.0174, "ratio_of_medians": 1.2816 }],
                 "sampling": { "speedup_per_nfe": 0.9012 } },
         });
         let md = markdown(&report);
@@ -275,7 +279,14 @@ mod tests {
         assert!(md.contains("error: run the table section first"), "{md}");
         assert!(md.contains("| 1 | 3.66 | 5.49 | 0.67 |"), "{md}");
         assert!(md.contains("| dopri5 | 1251.0 | 508.0 | 0.41 |"), "{md}");
-        assert!(md.contains("| 2 | 32 | 2.750 | 3.800 | 0.72 |"), "{md}");
+        assert!(
+            md.contains("| mnist | 2 | 32 | 2.750 | 3.800 | 0.72 |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| cifar10 | 2 | 32 | 0.022 | 0.017 | 1.28 |"),
+            "{md}"
+        );
         assert!(md.contains("speed-up per evaluation: 0.90"), "{md}");
         // A section that did not run is left out.
         assert!(!md.contains("## Speed"), "{md}");

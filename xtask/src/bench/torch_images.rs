@@ -1,6 +1,8 @@
-//! The image race against the PyTorch twin of the `mnist` U-Net preset
+//! The image race against the PyTorch twin of the U-Net presets
 //! (`../shared/reference/unet_bench.py`: the same parameters and tensor names, the same training
-//! step, sampling through Meta's `flow_matching`), in turns A B A B in one invocation.
+//! step, sampling through Meta's `flow_matching`), in turns A B A B in one invocation: the
+//! `mnist` preset's training and sampling, and the `cifar10` preset's training through
+//! `scripts/unet_twin_rgb.py` (the twin on 3x32x32 images).
 
 use super::Scale;
 use super::fm::{Fm, strings};
@@ -10,12 +12,13 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
-/// Images per sampling solve, and the batch of the training race (the twin's defaults).
+/// Images per sampling solve, and the batch of the `mnist` training race (the twin's defaults).
 const SAMPLES: usize = 64;
-const BATCH: &str = "32";
+const BATCH: usize = 32;
 
-/// Training steps/s of the `mnist` preset at batch 32 on 1 and 2 threads, and midpoint sampling
-/// (20 steps) of 64 images from the same weights on 2 threads, ours against the twin's.
+/// Training steps/s of the `mnist` preset at batch 32 on 1 and 2 threads, midpoint sampling (20
+/// steps) of 64 images from the same weights on 2 threads, and the `cifar10` preset's training
+/// on 2 threads (skipped without its data), ours against the twin's.
 pub fn race(fm: &Fm, scale: &Scale, out: &Path, root: &Path, data: &Path) -> Result<Value> {
     let Ok(python) = std::env::var("FM_TORCH_PYTHON") else {
         let why = "FM_TORCH_PYTHON is not set (see ../shared/reference/README.md for the venv): section skipped";
@@ -42,18 +45,41 @@ pub fn race(fm: &Fm, scale: &Scale, out: &Path, root: &Path, data: &Path) -> Res
     let side = Side {
         fm,
         python: &python,
-        script: &script,
-        spec: &spec,
+    };
+    let gray = Preset {
+        name: "mnist",
+        data: spec.clone(),
+        script: script.clone(),
+        twin_data: spec,
+        batch: BATCH,
     };
     let (warmup, steps) = (scale.speed_warmup.max(2), scale.image_race_steps);
-    let training = [1usize, 2]
+    let mut training = [1usize, 2]
         .iter()
-        .map(|&threads| side.training(threads, (warmup, steps), scale.rounds, out))
+        .map(|&threads| side.training(&gray, threads, (warmup, steps), scale.rounds, out))
         .collect::<Result<Vec<_>>>()?;
-    let sampling = side.sampling(scale, out)?;
+    let sampling = side.sampling(&gray, scale, out)?;
+    let cifar = data.join("cifar10-foolbox20");
+    let (rgb_batch, rgb_warmup, rgb_steps) = scale.rgb_race;
+    if cifar.is_dir() {
+        let rgb = Preset {
+            name: "cifar10",
+            data: format!("cifar10:{}", cifar.display()),
+            script: root.join("scripts/unet_twin_rgb.py"),
+            twin_data: "random".into(),
+            batch: rgb_batch,
+        };
+        let timing = (rgb_warmup, rgb_steps);
+        training.push(side.training(&rgb, 2, timing, scale.rounds, out)?);
+    } else {
+        eprintln!(
+            "pytorch-images: {} not found: the cifar10 row skipped",
+            cifar.display()
+        );
+    }
     Ok(json!({
         "settings": format!(
-            "U-Net mnist preset on MNIST, batch {BATCH}; training: {steps} timed steps after {warmup}, {} rounds A B A B; sampling: {SAMPLES} images, midpoint with 20 steps, 2 threads, both from the EMA weights of a {}-step fm run",
+            "U-Net mnist preset on MNIST, batch {BATCH}: {steps} timed steps after {warmup}; cifar10 preset on the 20 CIFAR-10 images (the twin on random 3x32x32 images), batch {rgb_batch}, 2 threads: {rgb_steps} timed steps after {rgb_warmup}; {} rounds A B A B; sampling: {SAMPLES} images, midpoint with 20 steps, 2 threads, both from the EMA weights of a {}-step fm run of the mnist preset",
             scale.rounds, scale.image_sample_steps
         ),
         "training": training,
@@ -61,63 +87,74 @@ pub fn race(fm: &Fm, scale: &Scale, out: &Path, root: &Path, data: &Path) -> Res
     }))
 }
 
-/// What both sides of the race need.
+/// A U-Net preset's race: fm's data, and the twin's script and data.
+struct Preset {
+    name: &'static str,
+    data: String,
+    script: PathBuf,
+    twin_data: String,
+    batch: usize,
+}
+
+impl Preset {
+    /// `fm train` of this preset in the twin's setting: steps/s over the steps after `warmup`.
+    fn train(&self, fm: &Fm, run: &Path, (warmup, steps): (usize, usize)) -> Result<f64> {
+        let batch = self.batch.to_string();
+        let args = [
+            "--data",
+            &self.data,
+            "--model",
+            self.name,
+            "--batch-size",
+            &batch,
+        ];
+        train_speed(fm, run, "cpu", (warmup, steps), &args)
+    }
+}
+
+/// The two sides of the race.
 struct Side<'a> {
     fm: &'a Fm,
     python: &'a str,
-    script: &'a Path,
-    spec: &'a str,
 }
 
 impl Side<'_> {
-    /// `fm train`'s flags for the twin's setting: the `mnist` preset on MNIST at batch 32.
-    fn train_args(&self) -> [&str; 6] {
-        [
-            "--data",
-            self.spec,
-            "--model",
-            "mnist",
-            "--batch-size",
-            BATCH,
-        ]
-    }
-
     /// One training row: both sides' steps/s over `rounds` turns and the ratio of medians.
     fn training(
         &self,
+        preset: &Preset,
         threads: usize,
         (warmup, steps): (usize, usize),
         rounds: usize,
         out: &Path,
     ) -> Result<Value> {
-        let run = out.join("runs").join(format!("race-unet-{threads}"));
+        let run = out
+            .join("runs")
+            .join(format!("race-unet-{}-{threads}", preset.name));
         let (mut ours, mut theirs) = (Vec::new(), Vec::new());
         for round in 0..rounds {
             eprintln!(
-                "pytorch-images: training, {threads} threads, round {}",
+                "pytorch-images: training {}, {threads} threads, round {}",
+                preset.name,
                 round + 1
             );
-            ours.push(train_speed(
-                &self.fm.threads(threads),
-                &run,
-                "cpu",
-                (warmup, steps),
-                &self.train_args(),
-            )?);
+            ours.push(preset.train(&self.fm.threads(threads), &run, (warmup, steps))?);
             let r = reference(
                 self.python,
-                self.script,
+                &preset.script,
                 &strings(&[
+                    "--preset",
+                    preset.name,
                     "--threads",
                     &threads.to_string(),
                     "--batch-size",
-                    BATCH,
+                    &preset.batch.to_string(),
                     "--steps",
                     &(warmup + steps).to_string(),
                     "--warmup",
                     &warmup.to_string(),
                     "--data",
-                    self.spec,
+                    &preset.twin_data,
                 ]),
             )?;
             theirs.push(
@@ -128,8 +165,9 @@ impl Side<'_> {
         }
         let (a, b) = (median(ours.clone()), median(theirs.clone()));
         Ok(json!({
+            "preset": preset.name,
             "threads": threads,
-            "batch": BATCH,
+            "batch": preset.batch,
             "ours_steps_per_s": ours,
             "pytorch_steps_per_s": theirs,
             "ours_median": a,
@@ -139,12 +177,12 @@ impl Side<'_> {
     }
 
     /// Midpoint sampling from one fm run's EMA weights, which the twin loads, in turns.
-    fn sampling(&self, scale: &Scale, out: &Path) -> Result<Value> {
+    fn sampling(&self, preset: &Preset, scale: &Scale, out: &Path) -> Result<Value> {
         let s = scale.image_sample_steps;
         eprintln!("pytorch-images: training {s} steps for the sampling weights");
         let fm = self.fm.threads(2);
         let run = out.join("runs").join("race-unet-sample");
-        train_speed(&fm, &run, "cpu", (0, s), &self.train_args())?;
+        preset.train(&fm, &run, (0, s))?;
         let ema = run
             .join("checkpoints")
             .join(format!("step-{s:08}"))
@@ -157,8 +195,10 @@ impl Side<'_> {
             ours.push(per_nfe(&v["seconds"], &v["nfe"])?);
             let r = reference(
                 self.python,
-                self.script,
+                &preset.script,
                 &strings(&[
+                    "--preset",
+                    preset.name,
                     "--threads",
                     "2",
                     "--steps",
@@ -169,7 +209,7 @@ impl Side<'_> {
                     "--solvers",
                     "midpoint",
                     "--data",
-                    self.spec,
+                    &preset.twin_data,
                 ]),
             )?;
             let m = &r["eval"]["2"]["sample_midpoint"];
