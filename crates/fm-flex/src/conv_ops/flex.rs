@@ -146,7 +146,7 @@ impl Groups {
 
 /// Per-task buffers: a group's patch matrix (or Winograd's transformed tiles), its gathered
 /// output rows (or the Winograd transforms' scratch), one upsampled image, and Winograd's
-/// products.
+/// products (or, for the weight gradient, their transformed gradient).
 #[derive(Default)]
 struct Scratch {
     patches: Vec<f32>,
