@@ -232,16 +232,28 @@ pub(super) fn products(
     parallelism: gemm::Parallelism,
 ) {
     let ld = v.len() / (XI * s.c);
-    for ((v, u), m) in v
-        .chunks(s.c * ld)
-        .zip(u.chunks(s.co * s.c))
-        .zip(m.chunks_mut(s.co * ld))
-    {
-        let (lhs, rhs) = (
-            Matrix::row_major(u, s.co, s.c),
-            Matrix::row_major(v, s.c, ld),
-        );
-        gemm_into(m, lhs, rhs, false, parallelism);
+    let operands = |u, v| {
+        let lhs = Matrix::row_major(u, s.co, s.c);
+        (lhs, Matrix::row_major(v, s.c, ld))
+    };
+    at_each_position(m, u, v, operands, false, parallelism);
+}
+
+/// `dst_xi [+]= lhs_xi rhs_xi` at each of the 16 positions: `dst`, `a` and `b` hold 16 equal
+/// blocks, one per position, and `operands` makes the two matrices of a position's blocks of
+/// `a` and `b`.
+fn at_each_position<'a>(
+    dst: &mut [MaybeUninit<f32>],
+    a: &'a [f32],
+    b: &'a [f32],
+    operands: impl Fn(&'a [f32], &'a [f32]) -> (Matrix, Matrix),
+    accumulate: bool,
+    parallelism: gemm::Parallelism,
+) {
+    let blocks = a.chunks(a.len() / XI).zip(b.chunks(b.len() / XI));
+    for ((a, b), dst) in blocks.zip(dst.chunks_mut(dst.len() / XI)) {
+        let (lhs, rhs) = operands(a, b);
+        gemm_into(dst, lhs, rhs, accumulate, parallelism);
     }
 }
 
@@ -430,17 +442,11 @@ pub(super) fn weight_products(
     parallelism: gemm::Parallelism,
 ) {
     let ld = v.len() / (XI * s.c);
-    for ((dm, v), du) in dm
-        .chunks(s.co * ld)
-        .zip(v.chunks(s.c * ld))
-        .zip(du.chunks_mut(s.co * s.c))
-    {
-        let (lhs, rhs) = (
-            Matrix::row_major(dm, s.co, ld),
-            Matrix::row_major(v, s.c, ld).t(),
-        );
-        gemm_into(du, lhs, rhs, true, parallelism);
-    }
+    let operands = |dm, v| {
+        let lhs = Matrix::row_major(dm, s.co, ld);
+        (lhs, Matrix::row_major(v, s.c, ld).t())
+    };
+    at_each_position(du, dm, v, operands, true, parallelism);
 }
 
 /// The weight gradient `[co, c, 3, 3]` from that of the transformed weights, `du` (`[16, co,
