@@ -195,7 +195,7 @@ impl WithSimd for InputTiles<'_> {
             for (a, b, sign) in COMBOS {
                 for j in 0..4 {
                     let row = rows_of.next().expect("16 rows");
-                    combine(row, d(a, j), d(b, j), sign);
+                    mix(row, d(a, j), d(b, j), &[1.0, sign]);
                 }
             }
             // Then (B^T d) B: for each row i, columns [t0 - t2, t1 + t2, t2 - t1, t1 - t3],
@@ -204,7 +204,7 @@ impl WithSimd for InputTiles<'_> {
                 let t = |j: usize| &rows[(4 * i + j) * span..][..span];
                 for (k, (a, b, sign)) in COMBOS.into_iter().enumerate() {
                     let dst = &mut v[((4 * i + k) * s.c + ch) * ld + first..][..=span];
-                    combine(dst, t(a), t(b), sign);
+                    mix(dst, t(a), t(b), &[1.0, sign]);
                     dst[span] = 0.0;
                 }
             }
@@ -214,14 +214,6 @@ impl WithSimd for InputTiles<'_> {
 
 /// The rows (or columns) of `B^T d` (`(B^T d) B`) as `(a, b, sign)`: `d_a + sign d_b`.
 const COMBOS: [(usize, usize, f32); 4] = [(0, 2, -1.0), (1, 2, 1.0), (2, 1, -1.0), (1, 3, -1.0)];
-
-/// `out = a + sign b`, elementwise (over the shortest of the three).
-#[inline(always)]
-fn combine(out: &mut [f32], a: &[f32], b: &[f32], sign: f32) {
-    for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
-        *o = a + sign * b;
-    }
-}
 
 /// The 16 products `M_xi = U_xi V_xi` (`[co, ld]` each, into `m`, `[16, co, ld]`).
 pub(super) fn products(
@@ -423,7 +415,7 @@ impl WithSimd for GradientTiles<'_> {
     }
 }
 
-/// `out = coef[0] p + coef[1] q`, elementwise.
+/// `out = coef[0] p + coef[1] q`, elementwise (over the shortest of the three).
 #[inline(always)]
 fn mix(out: &mut [f32], p: &[f32], q: &[f32], coef: &[f32; 2]) {
     for ((o, &p), &q) in out.iter_mut().zip(p).zip(q) {
