@@ -11,7 +11,7 @@ use burn::tensor::{DType, Device, Distribution, Tensor};
 /// `(n, c, h, w, co, k, stride, padding)`.
 type Case = (usize, usize, usize, usize, usize, usize, usize, usize);
 
-const CASES: [Case; 13] = [
+const CASES: [Case; 16] = [
     (3, 5, 9, 7, 4, 3, 1, 1),      // the U-Nets' 3x3, odd sizes
     (2, 4, 8, 8, 6, 3, 2, 1),      // their stride-2 downsampling
     (4, 6, 5, 5, 3, 1, 1, 0),      // their 1x1 skip projection: the image is the patch matrix
@@ -25,6 +25,9 @@ const CASES: [Case; 13] = [
     (11, 3, 6, 5, 4, 3, 2, 1),     // small images in groups, one product each, the last short
     (10, 6, 4, 3, 5, 1, 1, 1),     // 1x1 with padding on small images, grouped
     (13, 16, 17, 19, 16, 3, 1, 1), // Winograd's: tiles cut at odd edges, grouped, the last short
+    (5, 7, 9, 11, 20, 3, 2, 1),    // the direct kernel: stride 2, odd sizes, 20 = 16 + 4 outputs
+    (3, 5, 7, 6, 17, 3, 1, 0),     // the direct kernel without padding, a last tile of one pixel
+    (4, 24, 7, 7, 16, 3, 1, 1),    // the direct kernel both ways (the input gradient's too)
 ];
 
 fn max_rel_diff<const D: usize>(a: Tensor<D>, b: Tensor<D>) -> f32 {
@@ -213,13 +216,14 @@ fn other_dtypes_take_burn_conv2d() {
 /// `(n, c, h, w, co, k, padding, factor)` of a convolution after a nearest-neighbour upsampling.
 type UpCase = (usize, usize, usize, usize, usize, usize, usize, usize);
 
-const UP_CASES: [UpCase; 6] = [
+const UP_CASES: [UpCase; 7] = [
     (3, 5, 4, 3, 6, 3, 1, 2), // the U-Nets' decoder: 3x3 after doubling, odd sizes
     (3, 6, 4, 3, 4, 3, 1, 2), // fewer outputs: the input gradient as the transposed conv
     (2, 3, 3, 5, 2, 1, 0, 3), // 1x1 after tripling: gathered, not the image itself
     (11, 2, 3, 3, 3, 3, 1, 2), // small images in groups, the last short
     (1, 4, 2, 2, 3, 3, 0, 2), // one image, no padding
     (3, 16, 5, 9, 17, 3, 1, 2), // Winograd's, after doubling to 10x18
+    (3, 5, 3, 4, 18, 3, 1, 2), // the direct kernel after doubling to 6x8
 ];
 
 /// burn's `interpolate` (nearest, to `factor` times the size) and then its `conv2d`.

@@ -5,7 +5,7 @@
 //! and its gradient summed back from the gradient of the image convolved.
 
 use super::patches::ConvShape;
-use super::{ConvOps, composed, winograd};
+use super::{ConvOps, composed, direct, winograd};
 use crate::buffer::{Batch, contiguous, dense, from_vec, vec_f32};
 use crate::matrix::{Matrix, gemm_into};
 use burn::backend::flex::{Flex, FlexTensor};
@@ -145,14 +145,16 @@ impl Groups {
 }
 
 /// Per-task buffers: a group's patch matrix (or Winograd's transformed tiles), its gathered
-/// output rows (or the Winograd transforms' scratch), one upsampled image, and Winograd's
-/// products (or, for the weight gradient, their transformed gradient).
+/// output rows (or the Winograd transforms' scratch), one upsampled image, Winograd's
+/// products (or, for the weight gradient, their transformed gradient), and the direct
+/// kernel's padded images and offsets.
 #[derive(Default)]
 struct Scratch {
     patches: Vec<f32>,
     rows: Vec<f32>,
     upsampled: Vec<f32>,
     products: Vec<f32>,
+    direct: direct::Buffers,
 }
 
 /// The patch matrices of the images `x` side by side, `[c k k, images ho wo]`: the image
@@ -204,6 +206,9 @@ fn forward(s: &ConvShape, x: Batch, w: &[f32], b: &[f32]) -> Vec<f32> {
         return forward_winograd(s, x, w, b);
     }
     let groups = Groups::of(s, s.pixels());
+    if direct::applies(s) && matches!(groups.parallelism, gemm::Parallelism::None) {
+        return forward_direct(s, x, w, b, groups.size);
+    }
     let out = s.co * s.pixels();
     let wm = Matrix::row_major(w, s.co, s.patch_rows());
     vec_f32(s.n * out, |y| {
@@ -227,6 +232,20 @@ fn forward(s: &ConvShape, x: Batch, w: &[f32], b: &[f32]) -> Vec<f32> {
                     groups.parallelism,
                 );
                 untranspose(&scratch.rows, s, b, y);
+            })
+    })
+}
+
+/// The forward pass of a 3x3 convolution by the direct kernel, one rayon task per group of
+/// `group` images.
+fn forward_direct(s: &ConvShape, x: Batch, w: &[f32], b: &[f32], group: usize) -> Vec<f32> {
+    let out = s.co * s.pixels();
+    let packed = direct::pack_weights(s, w);
+    vec_f32(s.n * out, |y| {
+        y.par_chunks_mut(group * out)
+            .zip(x.par_split(group))
+            .for_each_init(Scratch::default, |scratch, (y, x)| {
+                direct::convolve(s, x, &packed, b, y, &mut scratch.direct);
             })
     })
 }
@@ -283,11 +302,13 @@ fn grad_input(s: &ConvShape, w: &[f32], g: Batch) -> Vec<f32> {
 
 /// The gradient with respect to the image convolved, `[n, c, h, w]`.
 fn grad_convolved(s: &ConvShape, w: &[f32], g: Batch) -> Vec<f32> {
-    let smaller = |t: &ConvShape| winograd::applies(t) || t.patch_rows() < s.patch_rows();
-    if let Some(t) = s.transposed().filter(smaller) {
-        // The input gradient as the forward pass of the transposed convolution: Winograd's
-        // where it applies; else its patch matrix has `co k k` rows where `w^T g` has `c k k`.
-        // Either way it writes `dx` directly, with no col2im.
+    let faster = |t: &ConvShape| {
+        winograd::applies(t) || direct::applies(t) || t.patch_rows() < s.patch_rows()
+    };
+    if let Some(t) = s.transposed().filter(faster) {
+        // The input gradient as the forward pass of the transposed convolution: Winograd's or
+        // the direct kernel where they apply; else its patch matrix has `co k k` rows where
+        // `w^T g` has `c k k`. Either way it writes `dx` directly, with no col2im.
         return forward(&t, g, &s.flipped_weights(w), &vec![0.0; s.c]);
     }
     let groups = Groups::of(s, s.pixels());
@@ -319,6 +340,17 @@ fn grad_convolved(s: &ConvShape, w: &[f32], g: Batch) -> Vec<f32> {
 fn grad_weight(s: &ConvShape, x: Batch, g: Batch) -> Vec<f32> {
     if winograd::applies(s) {
         return grad_weight_winograd(s, x, g);
+    }
+    if direct::applies(s) {
+        let group = Groups::of(s, s.pixels()).size;
+        return summed(
+            s,
+            x,
+            g,
+            group,
+            s.co * s.patch_rows(),
+            |x, g, sum, scratch, _| direct::add_weight_gradient(s, x, g, sum, &mut scratch.direct),
+        );
     }
     let (rows, pixels) = (s.patch_rows(), s.pixels());
     let group = Groups::of(s, pixels).size;

@@ -20,12 +20,20 @@
 //! and its weight gradient as 16 products `[co, tiles] x [tiles, c]`, each 2.25x fewer
 //! multiplications than the patch matrix's product.
 //!
+//! The other 3x3 convolutions (the 14x14 and 7x7 levels, the stride-2 downsampling, the
+//! decoder's upsampled ones) with at least 16 channels in and out run as an implicit product
+//! on AVX2 and FMA instead (`direct.rs`): 16 output channels by 6 pixels at a time, each patch
+//! entry read from the padded images at a pixel's offset plus a tap's, with no patch matrix
+//! and nothing for gemm to pack; the weight gradient is the same kernel with the roles of the
+//! pixels and the taps swapped (16 channels by 6 taps, summed over the pixels).
+//!
 //! A 1x1 convolution with stride 1 and no padding uses the image itself as its patch matrix.
 //! A nearest-neighbour upsampling before the convolution (the U-Nets' decoder) is part of the
 //! operation: each task upsamples one image at a time into its scratch, where burn would write
 //! the whole upsampled batch and read it back, and the input gradient sums each pixel's copies.
 
 mod autodiff;
+mod direct;
 mod flex;
 mod patches;
 mod winograd;
