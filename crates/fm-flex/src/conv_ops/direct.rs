@@ -179,8 +179,13 @@ fn pad(s: &ConvShape, x: Batch, out: &mut Vec<f32>) {
     for (plane, dst) in planes.zip(out.chunks_mut(hp * wp)) {
         for (r, row) in dst.chunks_mut(wp).skip(s.p).take(s.h).enumerate() {
             let src = &plane[(r / up) * (s.w / up)..][..s.w / up];
-            for (d, &v) in row[s.p..][..s.w].chunks_mut(up).zip(src) {
-                d.fill(v);
+            let dst = &mut row[s.p..][..s.w];
+            if up == 1 {
+                dst.copy_from_slice(src);
+            } else {
+                for (d, &v) in dst.chunks_mut(up).zip(src) {
+                    d.fill(v);
+                }
             }
         }
     }
