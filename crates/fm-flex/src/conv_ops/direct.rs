@@ -55,6 +55,7 @@ pub(super) fn pack_weights(s: &ConvShape, w: &[f32]) -> Vec<f32> {
 #[derive(Default)]
 pub(super) struct Buffers {
     padded: Vec<f32>,
+    padded_shape: [usize; 3],
     taps: Vec<usize>,
     pixels: Vec<usize>,
     packed: Vec<f32>,
@@ -65,7 +66,7 @@ impl Buffers {
     /// image `n` is `padded[taps[(ch, i, j)] + pixels[(n, oy, ox)]]`.
     fn prepare(&mut self, s: &ConvShape, x: Batch) {
         let (hp, wp) = (s.h + 2 * s.p, s.w + 2 * s.p);
-        pad(s, x, &mut self.padded);
+        pad(s, x, &mut self.padded, &mut self.padded_shape);
         self.taps.clear();
         for ch in 0..s.c {
             for (i, j) in (0..9).map(|t| (t / 3, t % 3)) {
@@ -168,10 +169,15 @@ fn whole_tiles(offsets: &mut Vec<usize>) {
 }
 
 /// The images of `x`, upsampled and padded with `p` zeros on each side: `[images, c, h + 2 p,
-/// w + 2 p]`.
-fn pad(s: &ConvShape, x: Batch, out: &mut Vec<f32>) {
+/// w + 2 p]`. `shape` is the `[c, h + 2 p, w + 2 p]` that `out` holds: only the images'
+/// interiors are written, so the borders stay zero from one group of a convolution to the
+/// next and are cleared only when the shape changes.
+fn pad(s: &ConvShape, x: Batch, out: &mut Vec<f32>, shape: &mut [usize; 3]) {
     let (hp, wp, up) = (s.h + 2 * s.p, s.w + 2 * s.p, s.up);
-    out.clear();
+    if *shape != [s.c, hp, wp] {
+        out.clear();
+        *shape = [s.c, hp, wp];
+    }
     out.resize(x.count() * s.c * hp * wp, 0.0);
     let planes = x
         .images()

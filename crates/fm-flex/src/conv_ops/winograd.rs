@@ -5,9 +5,10 @@
 //! There are 16 products, one per tile position `xi`: `[co, c] x [c, tiles]` over a group of
 //! images' tiles side by side. The weight gradient is the same computation transposed: `dU =
 //! dM V^T` at each position, with `dM = A g A^T` of the output gradient's 2x2 blocks, and `dw
-//! = G^T dU G` (16 products `[co, tiles] x [tiles, c]`). The transforms run over all of a channel's tiles at once (each
-//! tile entry is a shifted slice of one of the padded image's four phases, see [`Phases`]),
-//! compiled for the CPU's SIMD level by pulp's dispatch, so that they vectorise.
+//! = G^T dU G` (16 products `[co, tiles] x [tiles, c]`). The transforms run over all of a
+//! channel's tiles at once (each tile entry is a shifted slice of one of the padded image's
+//! four phases, see [`Phases`]), compiled for the CPU's SIMD level by pulp's dispatch, so that
+//! they vectorise.
 
 use super::patches::ConvShape;
 use crate::buffer::Batch;
@@ -27,9 +28,12 @@ pub(super) fn applies(s: &ConvShape) -> bool {
 
 /// The narrowest image Winograd's transforms pay on: on the `mnist` U-Net's 7x7 and 14x14
 /// layers (16 and 49 tiles a channel, passes too short to fill the vectors, and a 7x7 image
-/// padded to 8x8 tiles) they cost more than the products saved (`conv_unet` in benches/kernels.rs: 64 -> 64 at 7x7 2.8 ms by the patch
-/// matrix, 4.5 ms by Winograd, one thread), where its 28x28 forward passes gained 1.1-1.6x
-/// (between runs on a noisy machine).
+/// padded to 8x8 tiles) they cost more than the products saved (`conv_unet` in
+/// benches/kernels.rs: 64 -> 64 at 7x7 2.8 ms by the patch matrix, 4.5 ms by Winograd, one
+/// thread), where its 28x28 forward passes gained 1.1-1.6x (between runs on a noisy machine).
+/// Measured again with the faster transforms, Winograd still only matched the patch matrix
+/// at 14x14 and was 1.2-1.3x slower at 7x7; those layers take the direct kernel
+/// (`direct.rs`), faster than either.
 const MIN_WIDTH: usize = 16;
 
 /// The fewest channels in and out: the input transform's cost per product is `1 / co`, the
