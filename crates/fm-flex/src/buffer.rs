@@ -95,6 +95,16 @@ impl<'a> Batch<'a> {
         })
     }
 
+    /// Dense images of `len` elements each, one after the other in `data`.
+    #[cfg(test)]
+    pub fn dense(data: &'a [f32], len: usize) -> Self {
+        Self {
+            data,
+            stride: len,
+            len,
+        }
+    }
+
     /// `t` itself when [`Batch::of`] reads it, else a dense copy.
     pub fn readable(t: FlexTensor) -> FlexTensor {
         if Batch::of(&t).is_some() {

@@ -25,8 +25,8 @@ const CASES: [Case; 16] = [
     (11, 3, 6, 5, 4, 3, 2, 1),     // small images in groups, one product each, the last short
     (10, 6, 4, 3, 5, 1, 1, 1),     // 1x1 with padding on small images, grouped
     (13, 16, 17, 19, 16, 3, 1, 1), // Winograd's: tiles cut at odd edges, grouped, the last short
-    (5, 7, 9, 11, 20, 3, 2, 1),    // the direct kernel: stride 2, odd sizes, 20 = 16 + 4 outputs
-    (3, 5, 7, 6, 17, 3, 1, 0),     // the direct kernel without padding, a last tile of one pixel
+    (5, 16, 9, 11, 20, 3, 2, 1),   // the direct kernel: stride 2, odd sizes, 20 = 16 + 4 outputs
+    (3, 16, 7, 6, 17, 3, 1, 0),    // the direct kernel without padding, a last tile of one pixel
     (4, 24, 7, 7, 16, 3, 1, 1),    // the direct kernel both ways (the input gradient's too)
 ];
 
@@ -223,7 +223,7 @@ const UP_CASES: [UpCase; 7] = [
     (11, 2, 3, 3, 3, 3, 1, 2), // small images in groups, the last short
     (1, 4, 2, 2, 3, 3, 0, 2), // one image, no padding
     (3, 16, 5, 9, 17, 3, 1, 2), // Winograd's, after doubling to 10x18
-    (3, 5, 3, 4, 18, 3, 1, 2), // the direct kernel after doubling to 6x8
+    (3, 16, 3, 4, 18, 3, 1, 2), // the direct kernel after doubling to 6x8
 ];
 
 /// burn's `interpolate` (nearest, to `factor` times the size) and then its `conv2d`.

@@ -246,3 +246,31 @@ unsafe fn tile_product(
 unsafe fn tile_product(_: &[f32], _: &[usize], _: &[f32], _: &[usize]) -> [[f32; ROWS]; COLS] {
     unreachable!("the direct kernel runs on x86-64 only")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A buffer that held another convolution's padded images is cleared first: the new
+    /// shape's borders are zero, whatever the old interiors left there.
+    #[test]
+    fn padding_into_a_reused_buffer_keeps_the_borders_zero() {
+        let (mut out, mut shape) = (Vec::new(), [0; 3]);
+        let wide = ConvShape::new(&[2, 1, 4, 6], &[16, 1, 3, 3], [1, 1, 1]).expect("a shape");
+        let ones = vec![1.0; 2 * 4 * 6];
+        pad(&wide, Batch::dense(&ones, 4 * 6), &mut out, &mut shape);
+        let narrow = ConvShape::new(&[2, 1, 3, 3], &[16, 1, 3, 3], [1, 1, 1]).expect("a shape");
+        let twos = vec![2.0; 2 * 3 * 3];
+        pad(&narrow, Batch::dense(&twos, 3 * 3), &mut out, &mut shape);
+        let plane: Vec<f32> = (0..25)
+            .map(|q| {
+                if (1..4).contains(&(q / 5)) && (1..4).contains(&(q % 5)) {
+                    2.0
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        assert_eq!(out, [plane.clone(), plane].concat());
+    }
+}

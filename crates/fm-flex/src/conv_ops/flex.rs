@@ -341,19 +341,13 @@ fn grad_weight(s: &ConvShape, x: Batch, g: Batch) -> Vec<f32> {
     if winograd::applies(s) {
         return grad_weight_winograd(s, x, g);
     }
-    if direct::applies(s) {
-        let group = Groups::of(s, s.pixels()).size;
-        return summed(
-            s,
-            x,
-            g,
-            group,
-            s.co * s.patch_rows(),
-            |x, g, sum, scratch, _| direct::add_weight_gradient(s, x, g, sum, &mut scratch.direct),
-        );
-    }
     let (rows, pixels) = (s.patch_rows(), s.pixels());
     let group = Groups::of(s, pixels).size;
+    if direct::applies(s) {
+        return summed(s, x, g, group, s.co * rows, |x, g, sum, scratch, _| {
+            direct::add_weight_gradient(s, x, g, sum, &mut scratch.direct)
+        });
+    }
     let sum = summed(
         s,
         x,

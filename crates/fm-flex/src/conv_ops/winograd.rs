@@ -32,7 +32,7 @@ pub(super) fn applies(s: &ConvShape) -> bool {
 /// benches/kernels.rs: 64 -> 64 at 7x7 2.8 ms by the patch matrix, 4.5 ms by Winograd, one
 /// thread), where its 28x28 forward passes gained 1.1-1.6x (between runs on a noisy machine).
 /// Measured again with the faster transforms, Winograd still only matched the patch matrix
-/// at 14x14 and was 1.2-1.3x slower at 7x7; those layers take the direct kernel
+/// at 14x14 and was 1.2-1.6x slower at 7x7; those layers take the direct kernel
 /// (`direct.rs`), faster than either.
 const MIN_WIDTH: usize = 16;
 
