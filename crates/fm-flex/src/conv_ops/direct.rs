@@ -51,13 +51,15 @@ pub(super) fn pack_weights(s: &ConvShape, w: &[f32]) -> Vec<f32> {
 }
 
 /// Per-task buffers: the group's padded images, the offset of each tap and of each output
-/// pixel's window in them, and a packed output gradient.
+/// pixel's window in them, each output pixel's offset in the output, and a packed output
+/// gradient.
 #[derive(Default)]
 pub(super) struct Buffers {
     padded: Vec<f32>,
     padded_shape: [usize; 3],
     taps: Vec<usize>,
     pixels: Vec<usize>,
+    outputs: Vec<usize>,
     packed: Vec<f32>,
 }
 
@@ -97,18 +99,29 @@ pub(super) fn convolve(
     buffers.prepare(s, x);
     let pixels = buffers.pixels.len();
     whole_tiles(&mut buffers.pixels);
+    // Where each output pixel's channel 0 lies in `y`.
     let per = s.pixels();
+    buffers.outputs.clear();
+    buffers
+        .outputs
+        .extend((0..pixels).map(|q| (q / per) * s.co * per + q % per));
     for (block, weights) in packed.chunks(s.patch_rows() * ROWS).enumerate() {
         let rows = ROWS.min(s.co - block * ROWS);
-        for (tile, offsets) in buffers.pixels.chunks(COLS).enumerate() {
+        let mut bias = [0.0; ROWS];
+        bias[..rows].copy_from_slice(&b[block * ROWS..][..rows]);
+        let tiles = buffers
+            .pixels
+            .chunks(COLS)
+            .zip(buffers.outputs.chunks(COLS));
+        for (offsets, outputs) in tiles {
             // SAFETY: the kernel is available (`applies`); every pixel's window lies inside
             // `padded`, and `weights` holds one row of 16 per tap.
-            let acc = unsafe { tile_product(weights, &buffers.taps, &buffers.padded, offsets) };
-            for (q, sums) in (tile * COLS..pixels).zip(&acc) {
-                let out = &mut y[(q / per) * s.co * per + q % per..];
+            let acc =
+                unsafe { tile_product(weights, &buffers.taps, &buffers.padded, offsets, &bias) };
+            for (&at, sums) in outputs.iter().zip(&acc) {
+                let out = &mut y[at + block * ROWS * per..];
                 for (r, &sum) in sums[..rows].iter().enumerate() {
-                    let o = block * ROWS + r;
-                    out[o * per] = MaybeUninit::new(sum + b[o]);
+                    out[r * per] = MaybeUninit::new(sum);
                 }
             }
         }
@@ -134,8 +147,8 @@ pub(super) fn add_weight_gradient(
         for (tile, offsets) in buffers.taps.chunks(COLS).enumerate() {
             // SAFETY: as in `convolve`, with the roles of taps and pixels swapped; `packed`
             // holds one row of 16 per pixel.
-            let acc =
-                unsafe { tile_product(&buffers.packed, &buffers.pixels, &buffers.padded, offsets) };
+            let (g, pixels, x) = (&buffers.packed, &buffers.pixels, &buffers.padded);
+            let acc = unsafe { tile_product(g, pixels, x, offsets, &[0.0; ROWS]) };
             for (t, sums) in (tile * COLS..taps).zip(&acc) {
                 for (r, &v) in sums[..rows].iter().enumerate() {
                     sum[(block * ROWS + r) * taps + t] += v;
@@ -197,8 +210,10 @@ fn pad(s: &ConvShape, x: Batch, out: &mut Vec<f32>, shape: &mut [usize; 3]) {
     }
 }
 
-/// `acc[p][r] = sum_t weights[t][r] x[offsets[p] + taps[t]]`: sixteen output channels of six
-/// pixels, broadcasting each pixel's patch entry against two vectors of weights per tap.
+/// `acc[p][r] = init[r] + sum_t weights[t][r] x[offsets[p] + taps[t]]`: sixteen output
+/// channels of six pixels, broadcasting each pixel's patch entry against two vectors of
+/// weights per tap; `init` is the bias (the sums start from it, so that storing them is all
+/// that is left), or zero.
 ///
 /// # Safety
 /// AVX2 and FMA are available; `weights` holds `taps.len()` rows of [`ROWS`]; `offsets` holds
@@ -210,11 +225,19 @@ unsafe fn tile_product(
     taps: &[usize],
     x: &[f32],
     offsets: &[usize],
+    init: &[f32; ROWS],
 ) -> [[f32; ROWS]; COLS] {
     use std::arch::x86_64::*;
     let offsets: &[usize; COLS] = offsets.try_into().expect("a whole tile");
     debug_assert!(weights.len() >= taps.len() * ROWS);
-    let mut acc = [[_mm256_setzero_ps(); COLS]; 2];
+    // SAFETY: `init` holds 16 floats, two unaligned loads of 8.
+    let start = unsafe {
+        [
+            _mm256_loadu_ps(init.as_ptr()),
+            _mm256_loadu_ps(init.as_ptr().add(8)),
+        ]
+    };
+    let mut acc = start.map(|v| [v; COLS]);
     let base = x.as_ptr();
     let starts = offsets.map(|o| base.wrapping_add(o));
     let mut w = weights.as_ptr();
@@ -243,7 +266,13 @@ unsafe fn tile_product(
 
 /// Never called: [`applies`] is false off x86-64.
 #[cfg(not(target_arch = "x86_64"))]
-unsafe fn tile_product(_: &[f32], _: &[usize], _: &[f32], _: &[usize]) -> [[f32; ROWS]; COLS] {
+unsafe fn tile_product(
+    _: &[f32],
+    _: &[usize],
+    _: &[f32],
+    _: &[usize],
+    _: &[f32; ROWS],
+) -> [[f32; ROWS]; COLS] {
     unreachable!("the direct kernel runs on x86-64 only")
 }
 
