@@ -145,18 +145,24 @@ impl Phases {
             let odd = &mut odd[big * stride..][..stride];
             // Image column 2 k is padded column 2 k + 1 (odd phase, X = k), 2 k + 1 is padded
             // 2 k + 2 (even phase, X = k + 1).
-            // Indexed, so that the compiler vectorises the stride-2 reads (the iterator over
-            // pairs stayed scalar, 8 % of a 28x28 layer's forward pass).
-            let n = s.w / 2;
-            let (odd_n, even_n, pairs) = (&mut odd[..n], &mut even[1..=n], &row[..2 * n]);
-            for k in 0..n {
-                odd_n[k] = pairs[2 * k];
-                even_n[k] = pairs[2 * k + 1];
-            }
-            if s.w % 2 == 1 {
-                odd[n] = row[2 * n];
-            }
+            deinterleave(row, odd, &mut even[1..]);
         }
+    }
+}
+
+/// `first[k] = row[2 k]` and `second[k] = row[2 k + 1]`, an odd length's last entry into
+/// `first`. Indexed, so that the compiler vectorises the stride-2 reads (an iterator over
+/// pairs stayed scalar, 8 % of a 28x28 layer's forward pass).
+#[inline(always)]
+fn deinterleave(row: &[f32], first: &mut [f32], second: &mut [f32]) {
+    let n = row.len() / 2;
+    let (first_n, second_n, pairs) = (&mut first[..n], &mut second[..n], &row[..2 * n]);
+    for k in 0..n {
+        first_n[k] = pairs[2 * k];
+        second_n[k] = pairs[2 * k + 1];
+    }
+    if row.len() % 2 == 1 {
+        first[n] = row[2 * n];
     }
 }
 
@@ -356,7 +362,7 @@ impl WithSimd for OutputTiles<'_> {
                     let at = (oy / 2) * (tw + 1);
                     let block = |b: usize| &blocks[(2 * (oy % 2) + b) * per + at..][..tw];
                     let (left, right) = (block(0), block(1));
-                    // Indexed, so that the stride-2 writes vectorise (as in `Phases::split`).
+                    // Indexed, so that the stride-2 writes vectorise (as in [`deinterleave`]).
                     let n = s.w / 2;
                     let (l, r, pairs) = (&left[..n], &right[..n], &mut row[..2 * n]);
                     for k in 0..n {
@@ -417,16 +423,7 @@ impl WithSimd for GradientTiles<'_> {
                 for (oy, row) in plane.chunks_exact(s.w).enumerate() {
                     let at = (2 * (oy % 2)) * per + (oy / 2) * (tw + 1);
                     let (left, right) = blocks[at..].split_at_mut(per);
-                    // Indexed, so that the stride-2 reads vectorise (as in `Phases::split`).
-                    let n = s.w / 2;
-                    let (l, r, pairs) = (&mut left[..n], &mut right[..n], &row[..2 * n]);
-                    for k in 0..n {
-                        l[k] = pairs[2 * k];
-                        r[k] = pairs[2 * k + 1];
-                    }
-                    if s.w % 2 == 1 {
-                        left[n] = row[2 * n];
-                    }
+                    deinterleave(row, left, right);
                 }
                 // A g: row i of each tile column b is A[i] . (g_0b, g_1b).
                 for (i, coef) in A.iter().enumerate() {
